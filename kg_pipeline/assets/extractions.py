@@ -1,0 +1,167 @@
+"""`extractions` (one partition per model endpoint) and `quality_report` over them."""
+
+
+import asyncio
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from kg_pipeline.chunking import Chunk
+from kg_pipeline.documents import Document
+from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus, extract_chunks
+from kg_pipeline.prompts import PROMPT_VERSION
+from kg_pipeline.quality.report import build_quality_report, render_markdown
+from kg_pipeline.resources import ModelEndpoint, resource_key
+from kg_pipeline.vocabulary import BASE_VOCABULARY, load_vocabulary
+
+# Every endpoint shares this pool: with the default limit of 1 (dagster.yaml), two runs never
+# drive model servers at once on a single-machine deployment. Per-GPU pools come with the fleet.
+MODEL_POOL = "model_endpoints"
+
+
+def results_dir() -> Path:
+    """Where reports and extraction records land as files, besides Dagster's own storage."""
+    return Path(os.environ.get("KG_RESULTS_DIR", "results"))
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(path.suffix + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
+
+
+class ExtractionsConfig(dg.Config):  # type: ignore[misc]
+    max_chunks: int | None = Field(
+        default=None, ge=1, description="Extract only the first N chunks (smoke runs)."
+    )
+    vocabulary_file: str | None = Field(
+        default=None, description="JSON vocabulary file; default: the 31 base types."
+    )
+
+
+def _progress_logger(context: dg.AssetExecutionContext) -> Any:
+    def log(done: int, total: int, record: ChunkExtraction) -> None:
+        stats = record.stats
+        timing = f" in {stats.wall_seconds:.1f}s" if stats else ""
+        tokens = f", {stats.completion_tokens} output tokens" if stats and stats.completion_tokens else ""
+        detail = f": {record.error}" if record.error else ""
+        context.log.info(
+            f"[{done}/{total}] {record.chunk_id} {record.status.value}{timing}{tokens}{detail}"
+        )
+
+    return log
+
+
+def _records_table(records: list[ChunkExtraction]) -> str:
+    rows = ["| chunk | status | seconds | output tokens | concepts | relationships |", "|---|---|---|---|---|---|"]
+    for r in records[:50]:
+        ext = r.extraction
+        rows.append(
+            f"| {r.chunk_id} | {r.status.value} | "
+            f"{f'{r.stats.wall_seconds:.1f}' if r.stats else '-'} | "
+            f"{(r.stats.completion_tokens if r.stats else None) or '-'} | "
+            f"{len(ext.concepts) if ext else '-'} | {len(ext.relationships) if ext else '-'} |"
+        )
+    return "\n".join(rows)
+
+
+def build_extraction_assets(
+    endpoint_names: list[str],
+) -> tuple[dg.AssetsDefinition, dg.AssetsDefinition, dg.StaticPartitionsDefinition]:
+    models = dg.StaticPartitionsDefinition(endpoint_names)
+    endpoint_keys = {resource_key(name) for name in endpoint_names}
+
+    @dg.asset(
+        group_name="extract",
+        partitions_def=models,
+        pool=MODEL_POOL,
+        kinds={"python", "llm"},
+        required_resource_keys=endpoint_keys,
+    )
+    def extractions(
+        context: dg.AssetExecutionContext, config: ExtractionsConfig, chunks: list[Chunk]
+    ) -> list[ChunkExtraction]:
+        """One extraction record per chunk for the partition's model endpoint: the validated
+        Extraction, or the failure with the raw model output kept; with call statistics."""
+        endpoint: ModelEndpoint = getattr(context.resources, resource_key(context.partition_key))
+        vocabulary = (
+            load_vocabulary(config.vocabulary_file) if config.vocabulary_file else BASE_VOCABULARY
+        )
+        selected = chunks[: config.max_chunks] if config.max_chunks else chunks
+        context.log.info(
+            f"extracting {len(selected)} chunks with {endpoint.model} at {endpoint.base_url} "
+            f"({endpoint.max_concurrent_requests} in flight, prompt {PROMPT_VERSION})"
+        )
+        endpoint.ensure_server(context.log)
+
+        async def run() -> list[ChunkExtraction]:
+            provider = endpoint.create_provider()
+            try:
+                return await extract_chunks(
+                    provider, selected, vocabulary, on_done=_progress_logger(context)
+                )
+            finally:
+                await provider.aclose()
+
+        records = asyncio.run(run())
+        out = results_dir() / "extractions" / f"{context.partition_key}.jsonl"
+        _write_atomically(out, "".join(r.model_dump_json() + "\n" for r in records))
+        statuses = Counter(r.status.value for r in records)
+        seconds = [r.stats.wall_seconds for r in records if r.stats]
+        tokens = [r.stats.completion_tokens or 0 for r in records if r.stats]
+        valid = statuses[ExtractionStatus.VALID.value]
+        context.add_output_metadata(
+            {
+                "chunks": len(records),
+                "valid": valid,
+                "schema_valid_rate": valid / len(records) if records else 0.0,
+                "statuses": dg.MetadataValue.json(dict(statuses)),
+                "seconds_per_chunk_mean": sum(seconds) / len(seconds) if seconds else 0.0,
+                "output_tokens_total": sum(tokens),
+                "model": endpoint.model,
+                "prompt_version": PROMPT_VERSION,
+                "vocabulary": vocabulary.name,
+                "records_file": dg.MetadataValue.path(str(out)),
+                "records": dg.MetadataValue.md(_records_table(records)),
+            }
+        )
+        return records
+
+    @dg.asset(group_name="evaluate", partitions_def=models, kinds={"python"})
+    def quality_report(
+        context: dg.AssetExecutionContext,
+        documents: list[Document],
+        extractions: list[ChunkExtraction],
+    ) -> dict[str, Any]:
+        """Schema-valid JSON rate and concept precision/recall/F1 (normalised exact label match)
+        of this model against the reference extractions."""
+        report = build_quality_report(documents, extractions)
+        markdown = render_markdown(report)
+        out = results_dir() / "quality" / f"{context.partition_key}.md"
+        _write_atomically(out, markdown)
+        micro = report.micro
+        context.add_output_metadata(
+            {
+                "report": dg.MetadataValue.md(markdown),
+                "schema_valid_rate": report.schema_valid_rate,
+                "concept_precision": micro.precision,
+                "concept_recall": micro.recall,
+                "concept_f1": micro.f1,
+                "concept_f1_macro": report.macro_f1,
+                "documents_scored": len(report.documents),
+                "report_file": dg.MetadataValue.path(str(out)),
+            }
+        )
+        return report.model_dump(mode="json") | {
+            "schema_valid_rate": report.schema_valid_rate,
+            "concept_precision": micro.precision,
+            "concept_recall": micro.recall,
+            "concept_f1": micro.f1,
+        }
+
+    return extractions, quality_report, models

@@ -1,0 +1,27 @@
+"""The one Definitions object: `dagster dev`, `dagster asset materialize -m kg_pipeline.definitions`
+and the tests all load this."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from kg_pipeline.assets.corpus import chunks, documents
+from kg_pipeline.assets.extractions import build_extraction_assets
+from kg_pipeline.endpoints import load_endpoints
+from kg_pipeline.resources import ModelEndpoint, resource_key
+
+ENDPOINTS = load_endpoints()
+extractions, quality_report, model_partitions = build_extraction_assets([e.name for e in ENDPOINTS])
+
+extraction_job = dg.define_asset_job(
+    name="extraction_job",
+    selection=[documents, chunks, extractions, quality_report],
+    partitions_def=model_partitions,
+    description="documents -> chunks -> extractions -> quality_report for one model endpoint.",
+)
+
+defs = dg.Definitions(
+    assets=[documents, chunks, extractions, quality_report],
+    jobs=[extraction_job],
+    resources={resource_key(e.name): ModelEndpoint.from_entry(e) for e in ENDPOINTS},
+)

@@ -1,0 +1,72 @@
+"""Which model endpoints the pipeline extracts with.
+
+With no configuration the pipeline uses the embedded llama.cpp model, so a fresh checkout runs
+with nothing else installed. ``KG_ENDPOINTS_FILE`` names a JSON list of endpoints to use instead
+(Ollama, vLLM, any OpenAI-compatible server); API keys are never written there, only the name of
+the environment variable that holds them (``api_key_env``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from kg_pipeline.local_model import MODEL_ALIAS
+from kg_pipeline.local_server import DEFAULT_HOST, DEFAULT_PORT
+from kg_pipeline.providers.base import EndpointSettings
+
+ENDPOINTS_FILE_ENV = "KG_ENDPOINTS_FILE"
+
+
+class EndpointsError(ValueError):
+    pass
+
+
+class EndpointEntry(EndpointSettings):
+    """An endpoint as written in the endpoints file."""
+
+    api_key_env: str | None = Field(
+        default=None, description="Environment variable holding the API key, if any."
+    )
+    manage_local_server: bool = Field(
+        default=False,
+        description="Start the embedded llama.cpp server at base_url if nothing answers there.",
+    )
+
+
+DEFAULT_ENDPOINT = EndpointEntry(
+    name="local-qwen2.5-coder-0.5b",
+    provider="llamacpp",
+    base_url=f"http://{DEFAULT_HOST}:{DEFAULT_PORT}",
+    model=MODEL_ALIAS,
+    # llama-cpp-python's server decodes one request at a time; more in flight only queue.
+    max_concurrent_requests=1,
+    timeout_seconds=900,
+    manage_local_server=True,
+)
+
+
+class _EndpointList(BaseModel):
+    endpoints: list[EndpointEntry]
+
+
+def load_endpoints(path: str | Path | None = None) -> list[EndpointEntry]:
+    file = path or os.environ.get(ENDPOINTS_FILE_ENV)
+    if not file:
+        return [DEFAULT_ENDPOINT]
+    try:
+        raw: Any = json.loads(Path(file).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise EndpointsError(f"cannot read endpoints file {file} ({ENDPOINTS_FILE_ENV}): {exc}") from exc
+    try:
+        entries = _EndpointList.model_validate({"endpoints": raw}).endpoints
+    except ValidationError as exc:
+        raise EndpointsError(f"endpoints file {file} is invalid: {exc}") from exc
+    names = [e.name for e in entries]
+    if not entries or len(set(names)) != len(names):
+        raise EndpointsError(f"endpoints file {file} must list endpoints with unique names")
+    return entries

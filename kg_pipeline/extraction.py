@@ -1,0 +1,103 @@
+"""Chunks -> extractions for one endpoint: bounded concurrency, one record per chunk, always.
+
+Every chunk yields exactly one ``ChunkExtraction``, valid or failed, so a run never drops a chunk
+silently and re-running replaces records rather than adding to them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from kg_pipeline.chunking import Chunk
+from kg_pipeline.prompts import PROMPT_VERSION, build_messages
+from kg_pipeline.providers import (
+    CallStats,
+    ExtractionProvider,
+    MalformedOutput,
+    ProviderError,
+    TruncatedOutput,
+)
+from kg_pipeline.schema import Extraction, extraction_json_schema
+from kg_pipeline.vocabulary import BASE_VOCABULARY, Vocabulary
+
+
+class ExtractionStatus(StrEnum):
+    VALID = "valid"
+    MALFORMED = "malformed"
+    TRUNCATED = "truncated"
+    UNAVAILABLE = "unavailable"
+
+
+class ChunkExtraction(BaseModel):
+    chunk_id: str
+    document_id: str
+    endpoint: str
+    provider: str
+    model: str
+    prompt_version: str = PROMPT_VERSION
+    vocabulary: str
+    status: ExtractionStatus
+    extraction: Extraction | None = None
+    error: str | None = None
+    stats: CallStats | None = None
+    extracted_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+ProgressCallback = Callable[[int, int, ChunkExtraction], None]
+
+
+def _status_of(error: ProviderError) -> ExtractionStatus:
+    if isinstance(error, TruncatedOutput):
+        return ExtractionStatus.TRUNCATED
+    if isinstance(error, MalformedOutput):
+        return ExtractionStatus.MALFORMED
+    return ExtractionStatus.UNAVAILABLE
+
+
+async def extract_chunk(
+    provider: ExtractionProvider, chunk: Chunk, vocabulary: Vocabulary = BASE_VOCABULARY
+) -> ChunkExtraction:
+    settings = provider.settings
+    common = {
+        "chunk_id": chunk.chunk_id,
+        "document_id": chunk.document_id,
+        "endpoint": settings.name,
+        "provider": settings.provider,
+        "model": settings.model,
+        "vocabulary": vocabulary.name,
+    }
+    schema = extraction_json_schema(vocabulary)
+    try:
+        result = await provider.extract(build_messages(chunk.text, vocabulary), schema)
+    except ProviderError as exc:
+        return ChunkExtraction(**common, status=_status_of(exc), error=str(exc), stats=exc.stats)
+    return ChunkExtraction(
+        **common, status=ExtractionStatus.VALID, extraction=result.extraction, stats=result.stats
+    )
+
+
+async def extract_chunks(
+    provider: ExtractionProvider,
+    chunks: Sequence[Chunk],
+    vocabulary: Vocabulary = BASE_VOCABULARY,
+    on_done: ProgressCallback | None = None,
+) -> list[ChunkExtraction]:
+    """Extract every chunk with at most ``max_concurrent_requests`` calls in flight."""
+    limit = asyncio.Semaphore(provider.settings.max_concurrent_requests)
+    done = 0
+
+    async def one(chunk: Chunk) -> ChunkExtraction:
+        nonlocal done
+        async with limit:
+            record = await extract_chunk(provider, chunk, vocabulary)
+        done += 1
+        if on_done is not None:
+            on_done(done, len(chunks), record)
+        return record
+
+    return list(await asyncio.gather(*(one(c) for c in chunks)))

@@ -1,0 +1,109 @@
+"""The one small interface every model server sits behind, and the errors it raises.
+
+Retries, caching and fallback (later work) wrap this interface; they never reach into a provider,
+so a provider only speaks its wire protocol.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, Field, SecretStr
+
+from kg_pipeline.prompts import PromptMessages
+from kg_pipeline.schema import Extraction
+
+
+class ThinkingMode(StrEnum):
+    OFF = "off"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+# Reasoning tokens count against the output budget, so deeper thinking needs a larger one.
+OUTPUT_BUDGET_BY_THINKING: dict[ThinkingMode, int] = {
+    ThinkingMode.OFF: 4096,
+    ThinkingMode.LOW: 4096,
+    ThinkingMode.MEDIUM: 12288,
+    ThinkingMode.HIGH: 16384,
+}
+
+ProviderName = Literal["ollama", "openai_compatible", "vllm", "llamacpp", "openai"]
+StructuredOutputDialect = Literal["auto", "json_schema", "json_object_schema"]
+
+
+class EndpointSettings(BaseModel):
+    """Everything needed to reach one model on one server."""
+
+    name: str = Field(description="Stable key: partition key of the extractions asset.")
+    provider: ProviderName
+    base_url: str
+    model: str
+    api_key: SecretStr | None = None
+    temperature: float = Field(default=0.1, ge=0.0, le=1.0)
+    top_p: float = Field(default=0.9, ge=0.0, le=1.0)
+    max_output_tokens: int | None = Field(
+        default=None, ge=1, description="Defaults to the budget of the thinking mode."
+    )
+    thinking_mode: ThinkingMode = ThinkingMode.OFF
+    gpu_layers: int = -1
+    num_threads: int | None = None
+    keep_alive: str = "10m"
+    structured_output: StructuredOutputDialect = "auto"
+    timeout_seconds: float = Field(default=300.0, gt=0)
+    max_concurrent_requests: int = Field(default=4, ge=1, le=100)
+
+    @property
+    def output_budget(self) -> int:
+        return self.max_output_tokens or OUTPUT_BUDGET_BY_THINKING[self.thinking_mode]
+
+
+class CallStats(BaseModel):
+    """What one call cost, from the server's own counts where it reports them."""
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    wall_seconds: float
+    finish_reason: str | None = None
+    raw_text: str = ""
+    thinking_excerpt: str | None = None
+    request_options: dict[str, Any] = Field(default_factory=dict)
+
+
+class ProviderResult(BaseModel):
+    extraction: Extraction
+    stats: CallStats
+
+
+class ProviderError(Exception):
+    """Base of every failure a provider reports; ``stats`` is set once the server has answered."""
+
+    def __init__(self, message: str, stats: CallStats | None = None) -> None:
+        super().__init__(message)
+        self.stats = stats
+
+
+class ProviderUnavailable(ProviderError):
+    """The server could not be reached or answered with an HTTP error."""
+
+
+class MalformedOutput(ProviderError):
+    """The server answered, but not with a valid extraction; the raw text is in ``stats``."""
+
+
+class TruncatedOutput(ProviderError):
+    """Generation stopped at the output budget before the JSON was complete."""
+
+
+class ExtractionProvider(Protocol):
+    settings: EndpointSettings
+
+    async def extract(
+        self, messages: PromptMessages, json_schema: dict[str, Any]
+    ) -> ProviderResult: ...
+
+    async def list_models(self) -> list[str]: ...
+
+    async def aclose(self) -> None: ...

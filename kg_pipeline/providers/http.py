@@ -1,0 +1,78 @@
+"""What the HTTP providers share: one client per endpoint, timing, and error translation."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from kg_pipeline.providers.base import (
+    CallStats,
+    EndpointSettings,
+    MalformedOutput,
+    ProviderResult,
+    ProviderUnavailable,
+    TruncatedOutput,
+)
+from kg_pipeline.providers.parsing import OutputParseError, parse_extraction
+
+
+def make_client(settings: EndpointSettings) -> httpx.AsyncClient:
+    headers = {}
+    if settings.api_key is not None:
+        headers["Authorization"] = f"Bearer {settings.api_key.get_secret_value()}"
+    timeout = httpx.Timeout(settings.timeout_seconds, connect=min(10.0, settings.timeout_seconds))
+    return httpx.AsyncClient(base_url=settings.base_url.rstrip("/"), headers=headers, timeout=timeout)
+
+
+async def request_json(
+    client: httpx.AsyncClient, method: str, path: str, json_body: Any | None = None
+) -> tuple[dict[str, Any], float]:
+    """One request; returns the decoded body and its wall time, or a ProviderUnavailable that
+    names the URL and what to do about it."""
+    url = f"{client.base_url}{path}"
+    started = time.perf_counter()
+    try:
+        response = await client.request(method, path, json=json_body)
+    except httpx.TimeoutException as exc:
+        raise ProviderUnavailable(
+            f"{url} did not answer within {client.timeout.read}s ({type(exc).__name__}); "
+            "raise timeout_seconds for slow models or check the server's load"
+        ) from exc
+    except httpx.TransportError as exc:
+        raise ProviderUnavailable(
+            f"cannot reach {url}: {exc or type(exc).__name__}; is the server running? "
+            "(for the embedded model: `kg local start`)"
+        ) from exc
+    elapsed = time.perf_counter() - started
+    if response.status_code >= 400:
+        raise HTTPStatusUnavailable(url, response.status_code, response.text[:500])
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise ProviderUnavailable(f"{url} answered with non-JSON: {response.text[:200]!r}") from exc
+    if not isinstance(body, dict):
+        raise ProviderUnavailable(f"{url} answered with a JSON {type(body).__name__}, not an object")
+    return body, elapsed
+
+
+class HTTPStatusUnavailable(ProviderUnavailable):
+    def __init__(self, url: str, status_code: int, body: str) -> None:
+        super().__init__(f"{url} answered HTTP {status_code}: {body}")
+        self.status_code = status_code
+        self.body = body
+
+
+def finish(content: str, stats: CallStats, truncated: bool) -> ProviderResult:
+    """Validate the answer; a truncated or invalid one raises with its stats (raw text kept)."""
+    if truncated:
+        raise TruncatedOutput(
+            f"generation hit the output budget ({stats.completion_tokens} tokens) before the "
+            "JSON was complete; raise max_output_tokens",
+            stats,
+        )
+    try:
+        return ProviderResult(extraction=parse_extraction(content), stats=stats)
+    except OutputParseError as exc:
+        raise MalformedOutput(str(exc), stats) from exc

@@ -1,0 +1,104 @@
+"""Ollama's native API (``/api/chat``): the only one that exposes num_ctx, num_gpu and keep_alive."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from kg_pipeline.prompts import PromptMessages
+from kg_pipeline.providers.base import (
+    CallStats,
+    EndpointSettings,
+    MalformedOutput,
+    ProviderResult,
+    ThinkingMode,
+)
+from kg_pipeline.providers.http import finish, make_client, request_json
+
+log = logging.getLogger(__name__)
+
+# Tokens per UTF-8 byte never exceed ~1/3 for the tokenizers Ollama ships (CJK: 3 bytes, ~1 token),
+# so bytes / 3 over-estimates the prompt and num_ctx is never too small for it.
+_BYTES_PER_TOKEN_FLOOR = 3
+_CTX_GRANULARITY = 1024
+
+
+def think_value(model: str, mode: ThinkingMode) -> bool | str:
+    """gpt-oss cannot switch reasoning off, only down to "low"; other models take a boolean."""
+    if model.split("/")[-1].startswith("gpt-oss"):
+        return ThinkingMode.LOW.value if mode is ThinkingMode.OFF else mode.value
+    return mode is not ThinkingMode.OFF
+
+
+def context_size(messages: PromptMessages, schema_bytes: int, output_budget: int) -> int:
+    prompt_bytes = len((messages.system + messages.user).encode("utf-8")) + schema_bytes
+    needed = math.ceil(prompt_bytes / _BYTES_PER_TOKEN_FLOOR) + output_budget + 64
+    return math.ceil(needed / _CTX_GRANULARITY) * _CTX_GRANULARITY
+
+
+class OllamaProvider:
+    def __init__(self, settings: EndpointSettings) -> None:
+        self.settings = settings
+        self._client = make_client(settings)
+
+    def build_request(self, messages: PromptMessages, json_schema: dict[str, Any]) -> dict[str, Any]:
+        s = self.settings
+        budget = s.output_budget
+        options: dict[str, Any] = {
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+            "num_predict": budget,
+            "num_ctx": context_size(messages, len(str(json_schema)), budget),
+        }
+        if s.num_threads is not None:
+            options["num_thread"] = s.num_threads
+        if s.gpu_layers >= 0:  # -1 means "as many as fit", which is Ollama's own default
+            options["num_gpu"] = s.gpu_layers
+        return {
+            "model": s.model,
+            "messages": [
+                {"role": "system", "content": messages.system},
+                {"role": "user", "content": messages.user},
+            ],
+            "stream": False,
+            "format": json_schema,
+            "think": think_value(s.model, s.thinking_mode),
+            "keep_alive": s.keep_alive,
+            "options": options,
+        }
+
+    async def extract(
+        self, messages: PromptMessages, json_schema: dict[str, Any]
+    ) -> ProviderResult:
+        payload = self.build_request(messages, json_schema)
+        body, elapsed = await request_json(self._client, "POST", "/api/chat", payload)
+        message = body.get("message") or {}
+        content = message.get("content") or ""
+        thinking = message.get("thinking") or ""
+        if thinking:
+            log.info("%s thinking: %s", self.settings.model, thinking[:200])
+        stats = CallStats(
+            prompt_tokens=body.get("prompt_eval_count"),
+            completion_tokens=body.get("eval_count"),
+            wall_seconds=elapsed,
+            finish_reason=body.get("done_reason"),
+            raw_text=content,
+            thinking_excerpt=thinking[:200] or None,
+            request_options=payload["options"] | {"think": payload["think"]},
+        )
+        if not content.strip() and thinking:
+            # gpt-oss can spend the whole budget reasoning; its thoughts are not the answer.
+            raise MalformedOutput(
+                "the model answered only in its thinking channel (empty content); lower "
+                "thinking_mode or raise max_output_tokens",
+                stats,
+            )
+        return finish(content, stats, truncated=stats.finish_reason == "length")
+
+    async def list_models(self) -> list[str]:
+        body, _ = await request_json(self._client, "GET", "/api/tags")
+        return [m["name"] for m in body.get("models", []) if "name" in m]
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,136 @@
+"""OpenAI's chat-completions API, as served by vLLM, llama.cpp, LM Studio and OpenAI itself.
+
+The servers agree on the request shape but not on structured output: vLLM and OpenAI take
+``{"type": "json_schema", ...}``, while llama-cpp-python's server answers that with HTTP 500 and
+wants ``{"type": "json_object", "schema": ...}``. The dialect is configured per endpoint; with
+``auto`` it is detected once, on the first request, and remembered.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kg_pipeline.prompts import PromptMessages
+from kg_pipeline.providers.base import (
+    CallStats,
+    EndpointSettings,
+    MalformedOutput,
+    ProviderResult,
+    StructuredOutputDialect,
+    ThinkingMode,
+)
+from kg_pipeline.providers.http import HTTPStatusUnavailable, finish, make_client, request_json
+
+log = logging.getLogger(__name__)
+
+_DEFAULT_DIALECT: dict[str, StructuredOutputDialect] = {
+    "llamacpp": "json_object_schema",
+    "vllm": "json_schema",
+    "openai": "json_schema",
+    "openai_compatible": "auto",
+}
+# A server that does not understand a response_format answers one of these.
+_DIALECT_REJECTED = {400, 422, 500}
+
+
+def response_format(dialect: StructuredOutputDialect, json_schema: dict[str, Any]) -> dict[str, Any]:
+    if dialect == "json_object_schema":
+        return {"type": "json_object", "schema": json_schema}
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": "extraction", "schema": json_schema, "strict": True},
+    }
+
+
+class OpenAICompatibleProvider:
+    def __init__(self, settings: EndpointSettings) -> None:
+        self.settings = settings
+        self._client = make_client(settings)
+        configured = settings.structured_output
+        self.dialect: StructuredOutputDialect = (
+            _DEFAULT_DIALECT[settings.provider] if configured == "auto" else configured
+        )
+
+    def build_request(
+        self,
+        messages: PromptMessages,
+        json_schema: dict[str, Any],
+        dialect: StructuredOutputDialect,
+    ) -> dict[str, Any]:
+        s = self.settings
+        payload: dict[str, Any] = {
+            "model": s.model,
+            "messages": [
+                {"role": "system", "content": messages.system},
+                {"role": "user", "content": messages.user},
+            ],
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+            "max_tokens": s.output_budget,
+            "stream": False,
+            "response_format": response_format(dialect, json_schema),
+        }
+        if s.thinking_mode is not ThinkingMode.OFF:
+            payload["reasoning_effort"] = s.thinking_mode.value
+        return payload
+
+    async def _post(
+        self, messages: PromptMessages, json_schema: dict[str, Any]
+    ) -> tuple[dict[str, Any], float, dict[str, Any]]:
+        if self.dialect != "auto":
+            payload = self.build_request(messages, json_schema, self.dialect)
+            body, elapsed = await request_json(self._client, "POST", "/v1/chat/completions", payload)
+            return body, elapsed, payload
+        payload = self.build_request(messages, json_schema, "json_schema")
+        try:
+            body, elapsed = await request_json(self._client, "POST", "/v1/chat/completions", payload)
+            self.dialect = "json_schema"
+        except HTTPStatusUnavailable as exc:
+            if exc.status_code not in _DIALECT_REJECTED:
+                raise
+            log.info(
+                "%s rejected response_format json_schema (HTTP %s); using json_object + schema",
+                self.settings.base_url,
+                exc.status_code,
+            )
+            payload = self.build_request(messages, json_schema, "json_object_schema")
+            body, elapsed = await request_json(self._client, "POST", "/v1/chat/completions", payload)
+            self.dialect = "json_object_schema"
+        return body, elapsed, payload
+
+    async def extract(
+        self, messages: PromptMessages, json_schema: dict[str, Any]
+    ) -> ProviderResult:
+        body, elapsed, payload = await self._post(messages, json_schema)
+        choices = body.get("choices") or [{}]
+        message = choices[0].get("message") or {}
+        content = message.get("content") or ""
+        reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
+        usage = body.get("usage") or {}
+        stats = CallStats(
+            prompt_tokens=usage.get("prompt_tokens"),
+            completion_tokens=usage.get("completion_tokens"),
+            wall_seconds=elapsed,
+            finish_reason=choices[0].get("finish_reason"),
+            raw_text=content,
+            thinking_excerpt=reasoning[:200] or None,
+            request_options={
+                k: payload[k] for k in ("temperature", "top_p", "max_tokens") if k in payload
+            }
+            | {"response_format": payload["response_format"]["type"]},
+        )
+        if not content.strip() and reasoning:
+            raise MalformedOutput(
+                "the model answered only with reasoning (empty content); lower thinking_mode "
+                "or raise max_output_tokens",
+                stats,
+            )
+        return finish(content, stats, truncated=stats.finish_reason == "length")
+
+    async def list_models(self) -> list[str]:
+        body, _ = await request_json(self._client, "GET", "/v1/models")
+        return [m["id"] for m in body.get("data", []) if "id" in m]
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

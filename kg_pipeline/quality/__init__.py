@@ -1,0 +1,1 @@
+"""Scoring extractions against references: pure functions, no Dagster."""

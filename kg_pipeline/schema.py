@@ -1,0 +1,143 @@
+"""The extraction contract: what a model must return for one chunk, and the JSON schema it receives.
+
+Field names and shapes match the system this project replaces, so its stored extractions and our
+reference files load unchanged. The pydantic models are the one definition: validation, the JSON
+schema sent for constrained decoding, and scoring all derive from them.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kg_pipeline.vocabulary import BASE_VOCABULARY, Vocabulary
+
+
+class DirectionSemantics(StrEnum):
+    OUTWARD = "outward"
+    INWARD = "inward"
+    BIDIRECTIONAL = "bidirectional"
+
+
+@dataclass(frozen=True)
+class SchemaBounds:
+    """Upper bounds placed in the JSON schema.
+
+    Small models under constrained decoding keep emitting array items or string characters until
+    the token cap when nothing stops them; these bounds end every answer well inside the output
+    budget (12 concepts x ~120 tokens + instances + relationships < 4096 tokens).
+    """
+
+    max_concepts: int = 12
+    max_instances: int = 24
+    max_relationships: int = 16
+    max_search_terms: int = 5
+    max_id_length: int = 20
+    max_label_length: int = 80
+    max_description_length: int = 240
+    max_search_term_length: int = 60
+    max_quote_length: int = 240
+
+
+DEFAULT_BOUNDS = SchemaBounds()
+_B = DEFAULT_BOUNDS
+
+
+class _Lenient(BaseModel):
+    # Models sometimes add keys of their own; they are ignored rather than failing the chunk.
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+
+class Concept(_Lenient):
+    concept_id: str = Field(min_length=1, max_length=_B.max_id_length, examples=["concept_001"])
+    label: str = Field(min_length=1, max_length=_B.max_label_length)
+    description: str = Field(max_length=_B.max_description_length)
+    search_terms: list[Annotated[str, Field(max_length=_B.max_search_term_length)]] = Field(
+        default_factory=list, max_length=_B.max_search_terms
+    )
+
+
+class Instance(_Lenient):
+    concept_id: str = Field(min_length=1, max_length=_B.max_id_length)
+    quote: str = Field(min_length=1, max_length=_B.max_quote_length)
+
+
+class Relationship(_Lenient):
+    from_concept_id: str = Field(min_length=1, max_length=_B.max_id_length)
+    to_concept_id: str = Field(min_length=1, max_length=_B.max_id_length)
+    # A plain string here: types outside the offered vocabulary are kept so that quality scoring
+    # can count them as hallucinations; the schema sent to the model carries the enum.
+    relationship_type: str = Field(min_length=1, max_length=64)
+    confidence: float = Field(ge=0.0, le=1.0)
+    direction_semantics: DirectionSemantics = DirectionSemantics.OUTWARD
+
+
+class Extraction(_Lenient):
+    concepts: list[Concept] = Field(default_factory=list, max_length=_B.max_concepts)
+    instances: list[Instance] = Field(default_factory=list, max_length=_B.max_instances)
+    relationships: list[Relationship] = Field(
+        default_factory=list, max_length=_B.max_relationships
+    )
+
+
+def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
+    """Replace ``$ref`` with the referenced definition: not every grammar converter follows refs."""
+    if isinstance(node, dict):
+        if "$ref" in node:
+            name = node["$ref"].rsplit("/", 1)[-1]
+            return _inline_refs(copy.deepcopy(defs[name]), defs)
+        return {k: _inline_refs(v, defs) for k, v in node.items() if k != "$defs"}
+    if isinstance(node, list):
+        return [_inline_refs(v, defs) for v in node]
+    return node
+
+
+_NOISE_KEYWORDS = frozenset({"title", "examples", "default", "description"})
+
+
+def _strip_noise(node: Any) -> Any:
+    """Drop titles/examples/defaults: they cost prompt tokens and some servers reject them."""
+    if isinstance(node, dict):
+        return {
+            k: (
+                {name: _strip_noise(sub) for name, sub in v.items()}  # property names stay
+                if k == "properties"
+                else _strip_noise(v)
+            )
+            for k, v in node.items()
+            if k not in _NOISE_KEYWORDS
+        }
+    if isinstance(node, list):
+        return [_strip_noise(v) for v in node]
+    return node
+
+
+def _close_objects(node: Any) -> None:
+    """Every object lists all its properties as required and allows no others.
+
+    Constrained decoders then emit the whole shape in a fixed order, and OpenAI's strict structured
+    output accepts the schema.
+    """
+    if isinstance(node, dict):
+        if node.get("type") == "object" and "properties" in node:
+            node["required"] = list(node["properties"])
+            node["additionalProperties"] = False
+        for value in node.values():
+            _close_objects(value)
+    elif isinstance(node, list):
+        for value in node:
+            _close_objects(value)
+
+
+def extraction_json_schema(vocabulary: Vocabulary = BASE_VOCABULARY) -> dict[str, Any]:
+    """The JSON schema given to constrained decoding: self-contained, bounded, vocabulary as enum."""
+    raw = Extraction.model_json_schema()
+    schema: dict[str, Any] = _strip_noise(_inline_refs(raw, raw.get("$defs", {})))
+    rel_props = schema["properties"]["relationships"]["items"]["properties"]
+    rel_props["relationship_type"] = {"type": "string", "enum": list(vocabulary.types)}
+    _close_objects(schema)
+    return schema
