@@ -17,8 +17,10 @@ from pydantic import BaseModel
 # as one "word" would defeat every size limit.
 _CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
 _WORD = re.compile(rf"[{_CJK}]|[^\s{_CJK}]+")
-_SENTENCE_END = re.compile(r"[.!?。！？][\"'”’)\]]*$")
-_CLAUSE_END = re.compile(r"(;|—|\.\.\.|…)[\"'”’)\]]*$")
+# A full stop ends a sentence; an ellipsis ("...") is only a pause, ranked with clause ends.
+_CLOSERS = "\"'\u201d\u2019)\\]"  # closing quotes and brackets may follow the punctuation
+_SENTENCE_END = re.compile(rf"(?:(?<!\.\.)\.|[!?\u3002\uff01\uff1f])[{_CLOSERS}]*$")
+_CLAUSE_END = re.compile(rf"(;|\u2014|\.\.\.|\u2026)[{_CLOSERS}]*$")
 _PARAGRAPH_GAP = re.compile(r"\n[ \t]*\n")
 
 

@@ -11,12 +11,11 @@ from kg_pipeline.endpoints import load_endpoints
 from kg_pipeline.resources import ModelEndpoint, resource_key
 
 ENDPOINTS = load_endpoints()
-extractions, quality_report, model_partitions = build_extraction_assets([e.name for e in ENDPOINTS])
+extractions, quality_report = build_extraction_assets([e.name for e in ENDPOINTS])
 
 extraction_job = dg.define_asset_job(
     name="extraction_job",
     selection=[documents, chunks, extractions, quality_report],
-    partitions_def=model_partitions,
     description="documents -> chunks -> extractions -> quality_report for one model endpoint.",
 )
 

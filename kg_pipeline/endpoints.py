@@ -61,7 +61,9 @@ def load_endpoints(path: str | Path | None = None) -> list[EndpointEntry]:
     try:
         raw: Any = json.loads(Path(file).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise EndpointsError(f"cannot read endpoints file {file} ({ENDPOINTS_FILE_ENV}): {exc}") from exc
+        raise EndpointsError(
+            f"cannot read endpoints file {file} ({ENDPOINTS_FILE_ENV}): {exc}"
+        ) from exc
     try:
         entries = _EndpointList.model_validate({"endpoints": raw}).endpoints
     except ValidationError as exc:

@@ -40,6 +40,12 @@ class ServerStatus:
         if self.answering:
             owner = f"pid {self.pid}" if self.pid else "not started by kg"
             return f"running at {self.base_url} ({owner}), serving {', '.join(self.models)}"
+        if self.pid:
+            # llama-cpp-python answers nothing else while it decodes a long request.
+            return (
+                f"started (pid {self.pid}) but not answering at {self.base_url}: busy with a "
+                f"request or still loading; see {self.log_file}"
+            )
         return f"not running (expected at {self.base_url}); start it with `kg local start`"
 
 
@@ -64,9 +70,9 @@ class LocalServer:
     def log_file(self) -> Path:
         return self.state_dir / f"llama-server-{self.port}.log"
 
-    def _models(self) -> list[str] | None:
+    def _models(self, timeout: float = 5.0) -> list[str] | None:
         try:
-            response = httpx.get(f"{self.base_url}/v1/models", timeout=2.0)
+            response = httpx.get(f"{self.base_url}/v1/models", timeout=timeout)
             response.raise_for_status()
             return [m["id"] for m in response.json().get("data", [])]
         except (httpx.HTTPError, ValueError, KeyError):

@@ -1,6 +1,5 @@
 """Dagster resources: one per model endpoint (a GPU, a server instance, or the embedded model)."""
 
-
 import re
 from typing import Literal
 from urllib.parse import urlsplit
@@ -13,7 +12,7 @@ from kg_pipeline.local_server import LocalServer
 from kg_pipeline.providers import EndpointSettings, ExtractionProvider, create_provider
 
 
-class ModelEndpoint(dg.ConfigurableResource):  # type: ignore[misc]
+class ModelEndpoint(dg.ConfigurableResource["ModelEndpoint"]):
     """One model on one server. ``max_concurrent_requests`` bounds the calls in flight to it."""
 
     name: str = Field(description="Endpoint name; also the partition key of `extractions`.")

@@ -29,18 +29,19 @@ class SchemaBounds:
 
     Small models under constrained decoding keep emitting array items or string characters until
     the token cap when nothing stops them; these bounds end every answer well inside the output
-    budget (12 concepts x ~120 tokens + instances + relationships < 4096 tokens).
+    budget: 12 concepts x ~70 tokens + 20 instances x ~45 + 12 relationships x ~45 is ~2.3k tokens,
+    well under the 4096-token budget, with room for JSON punctuation.
     """
 
     max_concepts: int = 12
-    max_instances: int = 24
-    max_relationships: int = 16
+    max_instances: int = 20
+    max_relationships: int = 12
     max_search_terms: int = 5
     max_id_length: int = 20
     max_label_length: int = 80
-    max_description_length: int = 240
+    max_description_length: int = 160
     max_search_term_length: int = 60
-    max_quote_length: int = 240
+    max_quote_length: int = 160
 
 
 DEFAULT_BOUNDS = SchemaBounds()
@@ -79,9 +80,7 @@ class Relationship(_Lenient):
 class Extraction(_Lenient):
     concepts: list[Concept] = Field(default_factory=list, max_length=_B.max_concepts)
     instances: list[Instance] = Field(default_factory=list, max_length=_B.max_instances)
-    relationships: list[Relationship] = Field(
-        default_factory=list, max_length=_B.max_relationships
-    )
+    relationships: list[Relationship] = Field(default_factory=list, max_length=_B.max_relationships)
 
 
 def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
@@ -134,10 +133,14 @@ def _close_objects(node: Any) -> None:
 
 
 def extraction_json_schema(vocabulary: Vocabulary = BASE_VOCABULARY) -> dict[str, Any]:
-    """The JSON schema given to constrained decoding: self-contained, bounded, vocabulary as enum."""
+    """The JSON schema for constrained decoding: self-contained, bounded, vocabulary as enum."""
     raw = Extraction.model_json_schema()
     schema: dict[str, Any] = _strip_noise(_inline_refs(raw, raw.get("$defs", {})))
     rel_props = schema["properties"]["relationships"]["items"]["properties"]
     rel_props["relationship_type"] = {"type": "string", "enum": list(vocabulary.types)}
+    # Small models under a grammar take the shortest path, an empty array, unless made to list
+    # something. Only the decoding schema asks for it: an empty answer still validates.
+    for key in ("concepts", "instances"):
+        schema["properties"][key]["minItems"] = 1
     _close_objects(schema)
     return schema

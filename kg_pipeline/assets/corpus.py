@@ -1,6 +1,5 @@
 """`documents` and `chunks`: the corpus as the pipeline sees it."""
 
-
 import os
 from collections import Counter
 
@@ -13,7 +12,7 @@ from kg_pipeline.documents import DEFAULT_MAX_BYTES, Document, load_corpus
 DEFAULT_CORPUS_DIR = os.environ.get("KG_CORPUS_DIR", "test_corpus")
 
 
-class DocumentsConfig(dg.Config):  # type: ignore[misc]
+class DocumentsConfig(dg.Config):
     corpus_dir: str = Field(
         default=DEFAULT_CORPUS_DIR, description="Folder of documents, one sub-folder per category."
     )
@@ -48,7 +47,7 @@ def documents(context: dg.AssetExecutionContext, config: DocumentsConfig) -> lis
     return docs
 
 
-class ChunksConfig(dg.Config):  # type: ignore[misc]
+class ChunksConfig(dg.Config):
     target_words: int = 1000
     min_words: int = 800
     max_words: int = 1500

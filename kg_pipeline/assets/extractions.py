@@ -1,6 +1,5 @@
 """`extractions` (one partition per model endpoint) and `quality_report` over them."""
 
-
 import asyncio
 import os
 from collections import Counter
@@ -35,7 +34,7 @@ def _write_atomically(path: Path, text: str) -> None:
     partial.replace(path)
 
 
-class ExtractionsConfig(dg.Config):  # type: ignore[misc]
+class ExtractionsConfig(dg.Config):
     max_chunks: int | None = Field(
         default=None, ge=1, description="Extract only the first N chunks (smoke runs)."
     )
@@ -48,7 +47,11 @@ def _progress_logger(context: dg.AssetExecutionContext) -> Any:
     def log(done: int, total: int, record: ChunkExtraction) -> None:
         stats = record.stats
         timing = f" in {stats.wall_seconds:.1f}s" if stats else ""
-        tokens = f", {stats.completion_tokens} output tokens" if stats and stats.completion_tokens else ""
+        tokens = (
+            f", {stats.completion_tokens} output tokens"
+            if stats and stats.completion_tokens
+            else ""
+        )
         detail = f": {record.error}" if record.error else ""
         context.log.info(
             f"[{done}/{total}] {record.chunk_id} {record.status.value}{timing}{tokens}{detail}"
@@ -58,7 +61,10 @@ def _progress_logger(context: dg.AssetExecutionContext) -> Any:
 
 
 def _records_table(records: list[ChunkExtraction]) -> str:
-    rows = ["| chunk | status | seconds | output tokens | concepts | relationships |", "|---|---|---|---|---|---|"]
+    rows = [
+        "| chunk | status | seconds | output tokens | concepts | relationships |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in records[:50]:
         ext = r.extraction
         rows.append(
@@ -72,7 +78,9 @@ def _records_table(records: list[ChunkExtraction]) -> str:
 
 def build_extraction_assets(
     endpoint_names: list[str],
-) -> tuple[dg.AssetsDefinition, dg.AssetsDefinition, dg.StaticPartitionsDefinition]:
+) -> tuple[dg.AssetsDefinition, dg.AssetsDefinition]:
+    """`extractions` and `quality_report`, partitioned by endpoint name (one partition per model
+    endpoint), built from the configured endpoints at load time."""
     models = dg.StaticPartitionsDefinition(endpoint_names)
     endpoint_keys = {resource_key(name) for name in endpoint_names}
 
@@ -164,4 +172,4 @@ def build_extraction_assets(
             "concept_f1": micro.f1,
         }
 
-    return extractions, quality_report, models
+    return extractions, quality_report

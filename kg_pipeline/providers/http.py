@@ -23,7 +23,9 @@ def make_client(settings: EndpointSettings) -> httpx.AsyncClient:
     if settings.api_key is not None:
         headers["Authorization"] = f"Bearer {settings.api_key.get_secret_value()}"
     timeout = httpx.Timeout(settings.timeout_seconds, connect=min(10.0, settings.timeout_seconds))
-    return httpx.AsyncClient(base_url=settings.base_url.rstrip("/"), headers=headers, timeout=timeout)
+    return httpx.AsyncClient(
+        base_url=settings.base_url.rstrip("/"), headers=headers, timeout=timeout
+    )
 
 
 async def request_json(
@@ -53,7 +55,9 @@ async def request_json(
     except ValueError as exc:
         raise ProviderUnavailable(f"{url} answered with non-JSON: {response.text[:200]!r}") from exc
     if not isinstance(body, dict):
-        raise ProviderUnavailable(f"{url} answered with a JSON {type(body).__name__}, not an object")
+        raise ProviderUnavailable(
+            f"{url} answered with a JSON {type(body).__name__}, not an object"
+        )
     return body, elapsed
 
 

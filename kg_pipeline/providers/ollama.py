@@ -1,4 +1,4 @@
-"""Ollama's native API (``/api/chat``): the only one that exposes num_ctx, num_gpu and keep_alive."""
+"""Ollama's native API (``/api/chat``): the one that exposes num_ctx, num_gpu and keep_alive."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def think_value(model: str, mode: ThinkingMode) -> bool | str:
 
 
 def context_size(messages: PromptMessages, schema_bytes: int, output_budget: int) -> int:
-    prompt_bytes = len((messages.system + messages.user).encode("utf-8")) + schema_bytes
+    prompt_bytes = len(messages.text.encode("utf-8")) + schema_bytes
     needed = math.ceil(prompt_bytes / _BYTES_PER_TOKEN_FLOOR) + output_budget + 64
     return math.ceil(needed / _CTX_GRANULARITY) * _CTX_GRANULARITY
 
@@ -42,7 +42,9 @@ class OllamaProvider:
         self.settings = settings
         self._client = make_client(settings)
 
-    def build_request(self, messages: PromptMessages, json_schema: dict[str, Any]) -> dict[str, Any]:
+    def build_request(
+        self, messages: PromptMessages, json_schema: dict[str, Any]
+    ) -> dict[str, Any]:
         s = self.settings
         budget = s.output_budget
         options: dict[str, Any] = {
@@ -57,10 +59,7 @@ class OllamaProvider:
             options["num_gpu"] = s.gpu_layers
         return {
             "model": s.model,
-            "messages": [
-                {"role": "system", "content": messages.system},
-                {"role": "user", "content": messages.user},
-            ],
+            "messages": messages.chat(),
             "stream": False,
             "format": json_schema,
             "think": think_value(s.model, s.thinking_mode),

@@ -34,7 +34,9 @@ _DEFAULT_DIALECT: dict[str, StructuredOutputDialect] = {
 _DIALECT_REJECTED = {400, 422, 500}
 
 
-def response_format(dialect: StructuredOutputDialect, json_schema: dict[str, Any]) -> dict[str, Any]:
+def response_format(
+    dialect: StructuredOutputDialect, json_schema: dict[str, Any]
+) -> dict[str, Any]:
     if dialect == "json_object_schema":
         return {"type": "json_object", "schema": json_schema}
     return {
@@ -61,10 +63,7 @@ class OpenAICompatibleProvider:
         s = self.settings
         payload: dict[str, Any] = {
             "model": s.model,
-            "messages": [
-                {"role": "system", "content": messages.system},
-                {"role": "user", "content": messages.user},
-            ],
+            "messages": messages.chat(),
             "temperature": s.temperature,
             "top_p": s.top_p,
             "max_tokens": s.output_budget,
@@ -80,11 +79,15 @@ class OpenAICompatibleProvider:
     ) -> tuple[dict[str, Any], float, dict[str, Any]]:
         if self.dialect != "auto":
             payload = self.build_request(messages, json_schema, self.dialect)
-            body, elapsed = await request_json(self._client, "POST", "/v1/chat/completions", payload)
+            body, elapsed = await request_json(
+                self._client, "POST", "/v1/chat/completions", payload
+            )
             return body, elapsed, payload
         payload = self.build_request(messages, json_schema, "json_schema")
         try:
-            body, elapsed = await request_json(self._client, "POST", "/v1/chat/completions", payload)
+            body, elapsed = await request_json(
+                self._client, "POST", "/v1/chat/completions", payload
+            )
             self.dialect = "json_schema"
         except HTTPStatusUnavailable as exc:
             if exc.status_code not in _DIALECT_REJECTED:
@@ -95,7 +98,9 @@ class OpenAICompatibleProvider:
                 exc.status_code,
             )
             payload = self.build_request(messages, json_schema, "json_object_schema")
-            body, elapsed = await request_json(self._client, "POST", "/v1/chat/completions", payload)
+            body, elapsed = await request_json(
+                self._client, "POST", "/v1/chat/completions", payload
+            )
             self.dialect = "json_object_schema"
         return body, elapsed, payload
 

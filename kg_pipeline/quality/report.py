@@ -90,9 +90,7 @@ def build_quality_report(
             )
         )
     seconds = [r.stats.wall_seconds for r in records if r.stats]
-    tokens = [
-        r.stats.completion_tokens for r in records if r.stats and r.stats.completion_tokens
-    ]
+    tokens = [r.stats.completion_tokens for r in records if r.stats and r.stats.completion_tokens]
     status_counts: dict[str, int] = defaultdict(int)
     for record in records:
         status_counts[record.status.value] += 1

@@ -1,0 +1,102 @@
+"""The `kg` command: run the embedded model server and check model endpoints from a shell."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import click
+
+from kg_pipeline.endpoints import EndpointsError, load_endpoints
+from kg_pipeline.local_model import ModelUnavailable, ensure_model
+from kg_pipeline.local_server import DEFAULT_PORT, LocalServer, LocalServerError
+from kg_pipeline.providers import ProviderError, create_provider
+
+
+def _fail(message: str) -> None:
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(1)
+
+
+@click.group()
+def main() -> None:
+    """kg_pipeline: knowledge-graph extraction with local LLMs."""
+
+
+@main.group()
+def local() -> None:
+    """The embedded llama.cpp model server (127.0.0.1, CPU)."""
+
+
+def _server(port: int, threads: int) -> LocalServer:
+    return LocalServer(port=port, threads=threads)
+
+
+_port = click.option("--port", default=DEFAULT_PORT, show_default=True, help="Loopback port.")
+_threads = click.option("--threads", default=2, show_default=True, help="CPU threads.")
+
+
+@local.command()
+@_port
+@_threads
+def start(port: int, threads: int) -> None:
+    """Assemble the embedded model if needed and start its server (no-op if running)."""
+    server = _server(port, threads)
+    try:
+        click.echo(f"model: {ensure_model()}")
+        status = server.start()
+    except (ModelUnavailable, LocalServerError) as exc:
+        _fail(str(exc))
+    click.secho(status.describe(), fg="green")
+    click.echo(f"log: {status.log_file}")
+
+
+@local.command()
+@_port
+def stop(port: int) -> None:
+    """Stop the embedded server that `kg local start` started."""
+    stopped = _server(port, 2).stop()
+    click.echo("stopped" if stopped else "no server started by kg was running")
+
+
+@local.command()
+@_port
+def status(port: int) -> None:
+    """Whether the embedded server answers, and what it serves."""
+    current = _server(port, 2).status()
+    click.secho(current.describe(), fg="green" if current.answering else "yellow")
+    sys.exit(0 if current.answering else 3)
+
+
+@main.command()
+def endpoints() -> None:
+    """List the configured model endpoints and check that each serves its model."""
+    try:
+        entries = load_endpoints()
+    except EndpointsError as exc:
+        _fail(str(exc))
+
+    async def check() -> bool:
+        all_ok = True
+        for entry in entries:
+            provider = create_provider(entry)
+            try:
+                served = await provider.list_models()
+            except ProviderError as exc:
+                click.secho(f"✗ {entry.name}: {exc}", fg="red")
+                all_ok = False
+                continue
+            finally:
+                await provider.aclose()
+            if entry.model in served:
+                click.secho(f"✓ {entry.name}: {entry.model} at {entry.base_url}", fg="green")
+            else:
+                all_ok = False
+                click.secho(
+                    f"✗ {entry.name}: {entry.base_url} does not serve {entry.model!r} "
+                    f"(it serves: {', '.join(served) or 'nothing'})",
+                    fg="red",
+                )
+        return all_ok
+
+    sys.exit(0 if asyncio.run(check()) else 1)

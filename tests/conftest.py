@@ -1,0 +1,25 @@
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kg_pipeline.local_server import LocalServer
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    """The real embedded llama.cpp server on a port of its own, shared by the real-model tests
+    (loading the model costs seconds; each extraction costs tens of seconds on 2 CPU cores)."""
+    server = LocalServer(port=free_port(), state_dir=Path(tmp_path_factory.mktemp("llama")))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

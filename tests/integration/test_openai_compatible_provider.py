@@ -1,0 +1,142 @@
+"""The OpenAI-compatible provider against loopback servers speaking /v1/chat/completions the way
+vLLM and llama-cpp-python do (the real llama.cpp server is exercised in test_embedded_model)."""
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from kg_pipeline.prompts import build_messages
+from kg_pipeline.providers import (
+    EndpointSettings,
+    MalformedOutput,
+    OpenAICompatibleProvider,
+    ProviderUnavailable,
+    TruncatedOutput,
+)
+from kg_pipeline.schema import extraction_json_schema
+from tests.stand_in_server import Reply, StandInServer
+
+ANSWER = json.dumps({"concepts": [], "instances": [], "relationships": []})
+
+
+def completion(content: str, finish_reason: str = "stop", **message: Any) -> Reply:
+    return Reply(
+        body={
+            "id": "cmpl-1",
+            "object": "chat.completion",
+            "model": "m",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content, **message},
+                    "finish_reason": finish_reason,
+                }
+            ],
+            "usage": {"prompt_tokens": 700, "completion_tokens": 42, "total_tokens": 742},
+        }
+    )
+
+
+def provider(server: StandInServer, **overrides: Any) -> OpenAICompatibleProvider:
+    values: dict[str, Any] = {
+        "name": "vllm0",
+        "provider": "vllm",
+        "base_url": server.base_url,
+        "model": "Qwen/Qwen2.5-7B-Instruct",
+    }
+    return OpenAICompatibleProvider(EndpointSettings(**(values | overrides)))
+
+
+def extract(p: OpenAICompatibleProvider) -> Any:
+    async def run() -> Any:
+        try:
+            return await p.extract(build_messages("text"), extraction_json_schema())
+        finally:
+            await p.aclose()
+
+    return asyncio.run(run())
+
+
+def test_vllm_gets_json_schema_structured_output_and_usage_is_read() -> None:
+    with StandInServer() as server:
+        server.reply("POST", "/v1/chat/completions", completion(ANSWER))
+        result = extract(provider(server))
+        body = server.requests[0].body
+    assert body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "extraction", "schema": extraction_json_schema(), "strict": True},
+    }
+    assert body["max_tokens"] == 4096 and body["temperature"] == 0.1 and body["stream"] is False
+    assert "reasoning_effort" not in body
+    assert result.stats.prompt_tokens == 700 and result.stats.completion_tokens == 42
+
+
+def test_llamacpp_gets_json_object_with_schema() -> None:
+    with StandInServer() as server:
+        server.reply("POST", "/v1/chat/completions", completion(ANSWER))
+        extract(provider(server, provider="llamacpp"))
+        fmt = server.requests[0].body["response_format"]
+    assert fmt == {"type": "json_object", "schema": extraction_json_schema()}
+
+
+def test_auto_dialect_falls_back_once_when_json_schema_is_rejected_and_remembers() -> None:
+    with StandInServer() as server:
+        server.reply(
+            "POST",
+            "/v1/chat/completions",
+            Reply(500, {"error": {"message": "Internal Server Error"}}),
+            completion(ANSWER),
+        )
+        p = provider(server, provider="openai_compatible")
+
+        async def two_calls() -> None:
+            await p.extract(build_messages("a"), extraction_json_schema())
+            await p.extract(build_messages("b"), extraction_json_schema())
+            await p.aclose()
+
+        asyncio.run(two_calls())
+        kinds = [r.body["response_format"]["type"] for r in server.requests]
+    assert kinds == ["json_schema", "json_object", "json_object"]
+    assert p.dialect == "json_object_schema"
+
+
+def test_an_auth_error_is_not_mistaken_for_a_dialect_problem() -> None:
+    with StandInServer() as server:
+        server.reply("POST", "/v1/chat/completions", Reply(401, {"error": "bad key"}))
+        with pytest.raises(ProviderUnavailable, match="HTTP 401"):
+            extract(provider(server, provider="openai_compatible"))
+        assert len(server.requests) == 1
+
+
+def test_api_key_is_sent_as_bearer_token_and_never_in_the_error() -> None:
+    with StandInServer() as server:
+        server.reply("POST", "/v1/chat/completions", Reply(429, {"error": "slow down"}))
+        with pytest.raises(ProviderUnavailable) as failure:
+            extract(provider(server, api_key="sk-secret-123"))
+        assert server.requests[0].headers["Authorization"] == "Bearer sk-secret-123"
+    assert "sk-secret-123" not in str(failure.value)
+
+
+def test_reasoning_without_content_is_a_failure() -> None:
+    with StandInServer() as server:
+        server.reply(
+            "POST", "/v1/chat/completions", completion("", reasoning_content="thinking...")
+        )
+        with pytest.raises(MalformedOutput, match="only with reasoning"):
+            extract(provider(server, thinking_mode="medium"))
+        assert server.requests[0].body["reasoning_effort"] == "medium"
+
+
+def test_finish_reason_length_is_truncation() -> None:
+    with StandInServer() as server:
+        server.reply("POST", "/v1/chat/completions", completion('{"conc', finish_reason="length"))
+        with pytest.raises(TruncatedOutput):
+            extract(provider(server))
+
+
+def test_models_are_listed_from_v1_models() -> None:
+    with StandInServer() as server:
+        server.reply("GET", "/v1/models", Reply(body={"object": "list", "data": [{"id": "a"}]}))
+        assert asyncio.run(provider(server).list_models()) == ["a"]

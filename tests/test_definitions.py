@@ -1,0 +1,57 @@
+import json
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from kg_pipeline.definitions import defs
+from kg_pipeline.endpoints import DEFAULT_ENDPOINT, EndpointsError, load_endpoints
+from kg_pipeline.resources import ModelEndpoint, resource_key
+
+
+def test_definitions_load_with_the_four_stages_and_the_main_job() -> None:
+    keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert keys == {"documents", "chunks", "extractions", "quality_report"}
+    job = defs.resolve_job_def("extraction_job")
+    assert job.partitions_def is not None
+    assert job.partitions_def.get_partition_keys() == [DEFAULT_ENDPOINT.name]
+
+
+def test_each_endpoint_is_its_own_resource() -> None:
+    resources = defs.resources or {}
+    assert isinstance(resources[resource_key(DEFAULT_ENDPOINT.name)], ModelEndpoint)
+
+
+def test_without_configuration_the_embedded_model_is_the_only_endpoint() -> None:
+    assert load_endpoints() == [DEFAULT_ENDPOINT]
+    assert DEFAULT_ENDPOINT.manage_local_server and DEFAULT_ENDPOINT.max_concurrent_requests == 1
+
+
+def test_endpoints_file_lists_servers_and_names_key_variables_not_keys(tmp_path: Path) -> None:
+    path = tmp_path / "endpoints.json"
+    path.write_text(
+        json.dumps(
+            [
+                {"name": "gpu0-ollama", "provider": "ollama", "base_url": "http://gpu0:11434",
+                 "model": "qwen2.5:7b-instruct", "max_concurrent_requests": 4},
+                {"name": "gpt-4o", "provider": "openai", "base_url": "https://api.openai.com",
+                 "model": "gpt-4o", "api_key_env": "OPENAI_API_KEY"},
+            ]
+        )
+    )  # fmt: skip
+    entries = load_endpoints(path)
+    assert [e.name for e in entries] == ["gpu0-ollama", "gpt-4o"]
+    resource = ModelEndpoint.from_entry(entries[1])
+    assert resource.api_key == dg.EnvVar("OPENAI_API_KEY")
+
+
+def test_duplicate_endpoint_names_are_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "endpoints.json"
+    entry = {"name": "a", "provider": "vllm", "base_url": "http://x", "model": "m"}
+    path.write_text(json.dumps([entry, entry]))
+    with pytest.raises(EndpointsError, match="unique names"):
+        load_endpoints(path)
+
+
+def test_resource_keys_are_identifiers() -> None:
+    assert resource_key("local-qwen2.5-coder-0.5b") == "endpoint_local_qwen2_5_coder_0_5b"

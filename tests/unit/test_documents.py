@@ -1,0 +1,71 @@
+import re
+from pathlib import Path
+
+import pytest
+
+from kg_pipeline.documents import load_corpus
+
+REFERENCE = (
+    '{"concepts": [{"concept_id": "concept_001", "label": "tide", "description": "Sea level '
+    'change.", "search_terms": []}], "instances": [], "relationships": []}'
+)
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    (tmp_path / "science").mkdir()
+    (tmp_path / "science" / "tides.md").write_text("The moon raises tides.", encoding="utf-8")
+    (tmp_path / "science" / "tides.reference.json").write_text(REFERENCE, encoding="utf-8")
+    (tmp_path / "science" / "notes.txt").write_text("Café au lait — 咖啡.", encoding="utf-8")
+    return tmp_path
+
+
+def test_documents_are_read_with_category_id_and_reference(corpus: Path) -> None:
+    docs, bad = load_corpus(corpus)
+    assert bad == []
+    by_id = {d.document_id: d for d in docs}
+    assert set(by_id) == {"science/tides", "science/notes"}
+    assert by_id["science/tides"].category == "science"
+    assert by_id["science/tides"].reference is not None
+    assert by_id["science/tides"].reference.concepts[0].label == "tide"
+    assert by_id["science/notes"].reference is None
+    assert by_id["science/notes"].text == "Café au lait — 咖啡."
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("empty.md", b"  \n\t\n", "empty document"),
+        ("latin1.md", "Caf\u00e9".encode("latin-1"), "not valid UTF-8 .*0xe9"),
+        ("image.md", b"\x89PNG\r\n\x1a\n\x00\x00\x00", "binary content"),
+    ],
+)
+def test_a_bad_document_is_named_with_its_reason_and_the_rest_still_load(
+    corpus: Path, name: str, content: bytes, reason: str
+) -> None:
+    (corpus / "science" / name).write_bytes(content)
+    docs, bad = load_corpus(corpus)
+    assert len(docs) == 2
+    assert [b.path for b in bad] == [f"science/{name}"]
+
+    assert re.search(reason, bad[0].reason)
+
+
+def test_a_document_over_the_size_limit_is_rejected_without_reading_it(corpus: Path) -> None:
+    (corpus / "science" / "huge.md").write_text("word " * 1000, encoding="utf-8")
+    docs, bad = load_corpus(corpus, max_bytes=1000)
+    assert [b.path for b in bad] == ["science/huge.md"]
+    assert "exceeds the 1,000-byte limit" in bad[0].reason
+    assert len(docs) == 2
+
+
+def test_an_invalid_reference_is_reported_against_its_document(corpus: Path) -> None:
+    (corpus / "science" / "tides.reference.json").write_text('{"concepts": [{}]}')
+    _, bad = load_corpus(corpus)
+    assert [b.path for b in bad] == ["science/tides.md"]
+    assert "tides.reference.json" in bad[0].reason
+
+
+def test_a_missing_corpus_folder_says_which_folder(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        load_corpus(tmp_path / "nowhere")

@@ -1,0 +1,81 @@
+import json
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from kg_pipeline.schema import DEFAULT_BOUNDS, Extraction, extraction_json_schema
+from kg_pipeline.vocabulary import BASE_VOCABULARY, Vocabulary
+
+
+def _walk(node: Any) -> list[dict[str, Any]]:
+    found = []
+    if isinstance(node, dict):
+        found.append(node)
+        for value in node.values():
+            found.extend(_walk(value))
+    elif isinstance(node, list):
+        for value in node:
+            found.extend(_walk(value))
+    return found
+
+
+def test_decoding_schema_offers_the_vocabulary_as_an_enum() -> None:
+    schema = extraction_json_schema()
+    rel = schema["properties"]["relationships"]["items"]["properties"]["relationship_type"]
+    assert rel["enum"] == list(BASE_VOCABULARY.types)
+    custom = extraction_json_schema(Vocabulary(name="x", categories={"c": ("A", "B")}))
+    assert custom["properties"]["relationships"]["items"]["properties"]["relationship_type"][
+        "enum"
+    ] == ["A", "B"]
+
+
+def test_decoding_schema_is_self_contained_closed_and_bounded() -> None:
+    schema = extraction_json_schema()
+    text = json.dumps(schema)
+    assert "$ref" not in text and "$defs" not in text
+    for node in _walk(schema):
+        if node.get("type") == "object":
+            assert node["additionalProperties"] is False
+            assert set(node["required"]) == set(node["properties"])
+        if node.get("type") == "array":
+            assert "maxItems" in node
+        if node.get("type") == "string" and "enum" not in node:
+            assert "maxLength" in node
+    props = schema["properties"]
+    assert props["concepts"]["maxItems"] == DEFAULT_BOUNDS.max_concepts
+    assert props["concepts"]["minItems"] == 1
+    concept = props["concepts"]["items"]["properties"]
+    assert set(concept) == {"concept_id", "label", "description", "search_terms"}
+
+
+def test_extraction_with_the_replaced_systems_field_names_validates() -> None:
+    data = {
+        "concepts": [
+            {"concept_id": "concept_001", "label": "x", "description": "d.", "search_terms": []}
+        ],
+        "instances": [{"concept_id": "concept_001", "quote": "x"}],
+        "relationships": [
+            {
+                "from_concept_id": "concept_001",
+                "to_concept_id": "concept_001",
+                "relationship_type": "SIMILAR_TO",
+                "confidence": 0.5,
+                "direction_semantics": "bidirectional",
+            }
+        ],
+    }
+    extraction = Extraction.model_validate(data)
+    assert extraction.relationships[0].direction_semantics.value == "bidirectional"
+
+
+def test_confidence_outside_zero_to_one_is_invalid() -> None:
+    rel = {
+        "from_concept_id": "a",
+        "to_concept_id": "b",
+        "relationship_type": "CAUSES",
+        "confidence": 1.5,
+        "direction_semantics": "outward",
+    }
+    with pytest.raises(ValidationError, match="confidence"):
+        Extraction.model_validate({"relationships": [rel]})
