@@ -13,6 +13,7 @@ from kg_pipeline.providers.base import (
     MalformedOutput,
     ProviderResult,
     ThinkingMode,
+    TruncatedOutput,
 )
 from kg_pipeline.providers.http import finish, make_client, request_json
 
@@ -86,6 +87,18 @@ class OllamaProvider:
             thinking_excerpt=thinking[:200] or None,
             request_options=payload["options"] | {"think": payload["think"]},
         )
+        num_ctx = payload["options"]["num_ctx"]
+        if (
+            stats.prompt_tokens is not None
+            and stats.prompt_tokens + payload["options"]["num_predict"] > num_ctx
+        ):
+            # Ollama drops the start of a prompt that does not fit num_ctx without saying so.
+            raise TruncatedOutput(
+                f"the prompt took {stats.prompt_tokens} tokens of num_ctx {num_ctx}, leaving "
+                "less than the output budget: the context estimate was too small for this "
+                "model's tokenizer; lower max_output_tokens or shorten the chunks",
+                stats,
+            )
         if not content.strip() and thinking:
             # gpt-oss can spend the whole budget reasoning; its thoughts are not the answer.
             raise MalformedOutput(

@@ -30,7 +30,9 @@ ANSWER = {
 }  # fmt: skip
 
 
-def chat_reply(content: str, thinking: str | None = None, done_reason: str = "stop") -> Reply:
+def chat_reply(
+    content: str, thinking: str | None = None, done_reason: str = "stop", prompt_tokens: int = 812
+) -> Reply:
     message: dict[str, Any] = {"role": "assistant", "content": content}
     if thinking is not None:
         message["thinking"] = thinking
@@ -42,7 +44,7 @@ def chat_reply(content: str, thinking: str | None = None, done_reason: str = "st
             "done": True,
             "done_reason": done_reason,
             "total_duration": 2_000_000_000,
-            "prompt_eval_count": 812,
+            "prompt_eval_count": prompt_tokens,
             "eval_count": 95,
         }
     )
@@ -128,6 +130,13 @@ def test_length_stop_is_reported_as_truncation() -> None:
     with StandInServer() as server:
         server.reply("POST", "/api/chat", chat_reply('{"concepts": [', done_reason="length"))
         with pytest.raises(TruncatedOutput, match="output budget"):
+            extract(server)
+
+
+def test_a_prompt_that_overflowed_num_ctx_is_never_taken_silently() -> None:
+    with StandInServer() as server:
+        server.reply("POST", "/api/chat", chat_reply(json.dumps(ANSWER), prompt_tokens=60_000))
+        with pytest.raises(TruncatedOutput, match="num_ctx"):
             extract(server)
 
 
