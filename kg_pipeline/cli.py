@@ -7,10 +7,12 @@ import sys
 
 import click
 
+from kg_pipeline.documents import load_corpus
 from kg_pipeline.endpoints import EndpointsError, load_endpoints
 from kg_pipeline.local_model import ModelUnavailable, ensure_model
 from kg_pipeline.local_server import DEFAULT_PORT, LocalServer, LocalServerError
 from kg_pipeline.providers import ProviderError, create_provider
+from kg_pipeline.reference import check_reference
 
 
 def _fail(message: str) -> None:
@@ -100,3 +102,30 @@ def endpoints() -> None:
         return all_ok
 
     sys.exit(0 if asyncio.run(check()) else 1)
+
+
+@main.group()
+def corpus() -> None:
+    """Corpus documents and their reference extractions."""
+
+
+@corpus.command("check")
+@click.argument("path", default="test_corpus", type=click.Path(exists=True, file_okay=False))
+def corpus_check(path: str) -> None:
+    """Check every document and reference under PATH against the annotation guideline."""
+    docs, bad = load_corpus(path)
+    failures = 0
+    for problem in bad:
+        click.secho(f"✗ {problem}", fg="red")
+        failures += 1
+    for doc in docs:
+        if doc.reference is None:
+            click.secho(f"✗ {doc.path}: no reference extraction", fg="red")
+            failures += 1
+            continue
+        problems = check_reference(doc.text, doc.reference)
+        for text in problems:
+            click.secho(f"✗ {doc.path}: {text}", fg="red")
+        failures += bool(problems)
+    click.echo(f"{len(docs) + len(bad)} documents, {failures} with problems")
+    sys.exit(1 if failures else 0)

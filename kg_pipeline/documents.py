@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from kg_pipeline.schema import Extraction
+from kg_pipeline.reference import Reference
 
 DOCUMENT_SUFFIXES = frozenset({".md", ".txt"})
 REFERENCE_SUFFIX = ".reference.json"
@@ -27,7 +27,7 @@ class Document(BaseModel):
     path: str
     text: str
     sha256: str
-    reference: Extraction | None = None
+    reference: Reference | None = None
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def read_document(path: Path, corpus_root: Path, max_bytes: int = DEFAULT_MAX_BY
         ) from exc
     if not text.strip():
         raise DocumentError("empty document (no text after removing whitespace)")
-    category = relative.parts[0] if len(relative.parts) > 1 else "uncategorised"
+    category = relative.parts[0]
     document_id = relative.with_suffix("").as_posix()
     return Document(
         document_id=document_id,
@@ -72,14 +72,14 @@ def read_document(path: Path, corpus_root: Path, max_bytes: int = DEFAULT_MAX_BY
     )
 
 
-def read_reference(document_path: Path) -> Extraction | None:
+def read_reference(document_path: Path) -> Reference | None:
     ref_path = document_path.with_name(document_path.stem + REFERENCE_SUFFIX)
     if not ref_path.is_file():
         return None
     try:
-        return Extraction.model_validate_json(ref_path.read_text(encoding="utf-8"))
+        return Reference.model_validate_json(ref_path.read_text(encoding="utf-8"))
     except (ValidationError, UnicodeDecodeError) as exc:
-        raise DocumentError(f"reference {ref_path.name} is not a valid extraction: {exc}") from exc
+        raise DocumentError(f"reference {ref_path.name} is not a valid reference: {exc}") from exc
 
 
 class DocumentError(ValueError):
@@ -97,7 +97,8 @@ def load_corpus(
         )
     documents: list[Document] = []
     bad: list[BadDocument] = []
-    for path in sorted(root.rglob("*")):
+    # Documents live in category folders; files at the top (README, GUIDELINE) describe the corpus.
+    for path in sorted(root.glob("*/**/*")):
         if not path.is_file() or path.suffix not in DOCUMENT_SUFFIXES:
             continue
         try:

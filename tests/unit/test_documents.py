@@ -69,3 +69,12 @@ def test_an_invalid_reference_is_reported_against_its_document(corpus: Path) -> 
 def test_a_missing_corpus_folder_says_which_folder(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="nowhere"):
         load_corpus(tmp_path / "nowhere")
+
+
+def test_files_at_the_corpus_root_describe_the_corpus_and_are_not_documents(
+    corpus: Path,
+) -> None:
+    (corpus / "GUIDELINE.md").write_text("# How to annotate", encoding="utf-8")
+    docs, bad = load_corpus(corpus)
+    assert {d.document_id for d in docs} == {"science/tides", "science/notes"}
+    assert bad == []

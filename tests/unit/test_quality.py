@@ -7,6 +7,7 @@ from kg_pipeline.providers import CallStats
 from kg_pipeline.quality.concepts import PRF, match_concepts, merge_concepts, score_concepts
 from kg_pipeline.quality.normalise import normalise_label
 from kg_pipeline.quality.report import build_quality_report, render_markdown
+from kg_pipeline.reference import Reference
 from kg_pipeline.schema import Concept, Extraction
 
 
@@ -87,7 +88,7 @@ def test_report_scores_documents_and_counts_failed_chunks_as_invalid() -> None:
         path="a/one.md",
         text="t",
         sha256="0",
-        reference=Extraction(concepts=[concept("oven"), concept("flour"), concept("starter")]),
+        reference=Reference(concepts=[concept("oven"), concept("flour"), concept("starter")]),
     )
     doc_b = Document(document_id="b/two", category="b", path="b/two.md", text="t", sha256="1")
     records = [
