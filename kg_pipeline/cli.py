@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 
 import click
 
 from kg_pipeline.documents import load_corpus
 from kg_pipeline.endpoints import EndpointsError, load_endpoints
+from kg_pipeline.importers.common import (
+    VOCABULARY_FILE,
+    GoldSetFormatError,
+    ImportedDocument,
+    ImportSummary,
+    write_document,
+    write_vocabulary,
+)
+from kg_pipeline.importers.redocred import import_redocred
+from kg_pipeline.importers.text2kgbench import import_text2kgbench
 from kg_pipeline.local_model import ModelUnavailable, ensure_model
 from kg_pipeline.local_server import DEFAULT_PORT, LocalServer, LocalServerError
 from kg_pipeline.providers import ProviderError, create_provider
 from kg_pipeline.reference import check_reference
+from kg_pipeline.vocabulary import BASE_VOCABULARY, Vocabulary, load_vocabulary
 
 
 def _fail(message: str) -> None:
@@ -111,8 +123,21 @@ def corpus() -> None:
 
 @corpus.command("check")
 @click.argument("path", default="test_corpus", type=click.Path(exists=True, file_okay=False))
-def corpus_check(path: str) -> None:
+@click.option(
+    "--vocabulary",
+    "vocabulary_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Relation vocabulary (default: PATH/vocabulary.json if present, else the base 31).",
+)
+def corpus_check(path: str, vocabulary_file: str | None) -> None:
     """Check every document and reference under PATH against the annotation guideline."""
+    default_vocabulary = Path(path) / VOCABULARY_FILE
+    if vocabulary_file:
+        vocabulary = load_vocabulary(vocabulary_file)
+    elif default_vocabulary.is_file():
+        vocabulary = load_vocabulary(default_vocabulary)
+    else:
+        vocabulary = BASE_VOCABULARY
     docs, bad = load_corpus(path)
     failures = 0
     for problem in bad:
@@ -123,9 +148,83 @@ def corpus_check(path: str) -> None:
             click.secho(f"✗ {doc.path}: no reference extraction", fg="red")
             failures += 1
             continue
-        problems = check_reference(doc.text, doc.reference)
+        problems = check_reference(doc.text, doc.reference, vocabulary)
         for text in problems:
             click.secho(f"✗ {doc.path}: {text}", fg="red")
         failures += bool(problems)
-    click.echo(f"{len(docs) + len(bad)} documents, {failures} with problems")
+    click.echo(f"{len(docs) + len(bad)} documents, {failures} with problems ({vocabulary.name})")
     sys.exit(1 if failures else 0)
+
+
+@corpus.group("import")
+def corpus_import() -> None:
+    """Turn a public gold data set into corpus documents with reference extractions."""
+
+
+_out = click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Corpus folder to write (default: corpora/<data set>).",
+)
+_limit = click.option("--limit", type=click.IntRange(min=1), help="Import at most N documents.")
+
+
+def _finish_import(
+    name: str, out_dir: Path | None, documents: list[ImportedDocument], vocabulary: Vocabulary,
+    summary: ImportSummary,
+) -> None:  # fmt: skip
+    target = out_dir or Path("corpora") / name
+    with click.progressbar(documents, label=f"writing {len(documents)} documents") as bar:
+        for doc in bar:
+            write_document(target, doc)
+    write_vocabulary(target, vocabulary)
+    for problem in summary.skipped:
+        click.secho(f"skipped {problem}", fg="yellow")
+    click.secho(
+        f"{summary.documents} documents, {summary.concepts} concepts "
+        f"({summary.quoted_concepts} quoted verbatim), {summary.relationships} relationships, "
+        f"{len(vocabulary)} relation types -> {target}",
+        fg="green",
+    )
+    click.echo(
+        "next: extract with this vocabulary, e.g. dagster asset materialize -m "
+        f"kg_pipeline.definitions --select '*' with documents.corpus_dir={target} and "
+        f"extractions.vocabulary_file={target / VOCABULARY_FILE}"
+    )
+
+
+@corpus_import.command("redocred")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--rel-info",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Relation names (default: rel_info.json beside PATH).",
+)
+@_limit
+@_out
+def import_redocred_command(
+    path: Path, rel_info: Path | None, limit: int | None, out_dir: Path | None
+) -> None:
+    """DocRED / Re-DocRED JSON (e.g. dev_revised.json)."""
+    try:
+        documents, vocabulary, summary = import_redocred(path, rel_info, limit)
+    except GoldSetFormatError as exc:
+        _fail(str(exc))
+    _finish_import("redocred", out_dir, documents, vocabulary, summary)
+
+
+@corpus_import.command("text2kgbench")
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--ontology", "ontologies", multiple=True, help="Only this ontology (repeatable).")
+@click.option("--limit", type=click.IntRange(min=1), help="At most N sentences per ontology.")
+@_out
+def import_text2kgbench_command(
+    path: Path, ontologies: tuple[str, ...], limit: int | None, out_dir: Path | None
+) -> None:
+    """Text2KGBench folder holding ontologies/ and train/ (or test/) JSONL files."""
+    try:
+        documents, vocabulary, summary = import_text2kgbench(path, list(ontologies) or None, limit)
+    except GoldSetFormatError as exc:
+        _fail(str(exc))
+    _finish_import("text2kgbench", out_dir, documents, vocabulary, summary)

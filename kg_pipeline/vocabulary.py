@@ -34,6 +34,9 @@ class Vocabulary:
 
     name: str
     categories: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Finer type -> the base type it refines, so that scores at 60 or 90 types can be folded back
+    # onto the 31 base types and compared.
+    refines: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
@@ -46,6 +49,12 @@ class Vocabulary:
                 seen.add(rel_type)
         if not seen:
             raise VocabularyError(f"vocabulary {self.name!r} has no relationship types")
+        for finer, base in self.refines.items():
+            if finer not in seen or base not in BASE_TYPES:
+                raise VocabularyError(
+                    f"vocabulary {self.name!r}: {finer} -> {base} must map one of its types "
+                    "onto a base type"
+                )
 
     @property
     def types(self) -> tuple[str, ...]:
@@ -60,6 +69,10 @@ class Vocabulary:
     def __len__(self) -> int:
         return len(self.types)
 
+    def to_base(self, rel_type: str) -> str:
+        """The base type a type stands for (itself when it is a base type or unknown)."""
+        return self.refines.get(rel_type, rel_type)
+
     def category_of(self, rel_type: str) -> str | None:
         for category, types in self.categories.items():
             if rel_type in types:
@@ -67,7 +80,20 @@ class Vocabulary:
         return None
 
 
+BASE_TYPES = frozenset(t for types in BASE_CATEGORIES.values() for t in types)
 BASE_VOCABULARY = Vocabulary(name="base31", categories=BASE_CATEGORIES)
+_PACKAGED = Path(__file__).with_name("vocabularies")
+
+
+def named_vocabulary(name: str) -> Vocabulary:
+    """``base31``, or one of the packaged expansions: ``kg60``, ``kg90``."""
+    if name == BASE_VOCABULARY.name:
+        return BASE_VOCABULARY
+    path = _PACKAGED / f"{name}.json"
+    if not path.is_file():
+        known = sorted(["base31", *(p.stem for p in _PACKAGED.glob("*.json"))])
+        raise VocabularyError(f"no vocabulary named {name!r}; known: {', '.join(known)}")
+    return load_vocabulary(path)
 
 
 def load_vocabulary(path: str | Path) -> Vocabulary:
@@ -93,4 +119,11 @@ def load_vocabulary(path: str | Path) -> Vocabulary:
         if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
             raise VocabularyError(f"{file}: category {category!r} must be a list of strings")
         categories[str(category)] = tuple(t.strip().upper() for t in types)
-    return Vocabulary(name=str(data.get("name", file.stem)), categories=categories)
+    refines = data.get("refines", {})
+    if not isinstance(refines, dict):
+        raise VocabularyError(f"{file}: 'refines' must map finer types to base types")
+    return Vocabulary(
+        name=str(data.get("name", file.stem)),
+        categories=categories,
+        refines={str(k).upper(): str(v).upper() for k, v in refines.items()},
+    )
