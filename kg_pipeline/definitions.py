@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import dagster as dg
 
+from kg_pipeline.assets.baseline import (
+    CLOUD_BASELINE_KEY,
+    build_baseline_asset,
+    cloud_baseline_endpoint,
+)
 from kg_pipeline.assets.corpus import chunks, documents
 from kg_pipeline.assets.extractions import build_extraction_assets
 from kg_pipeline.endpoints import load_endpoints
@@ -12,15 +17,19 @@ from kg_pipeline.resources import ModelEndpoint, resource_key
 
 ENDPOINTS = load_endpoints()
 extractions, quality_report = build_extraction_assets([e.name for e in ENDPOINTS])
+baseline = build_baseline_asset([e.name for e in ENDPOINTS])
+ASSETS = [documents, chunks, extractions, baseline, quality_report]
 
 extraction_job = dg.define_asset_job(
     name="extraction_job",
-    selection=[documents, chunks, extractions, quality_report],
-    description="documents -> chunks -> extractions -> quality_report for one model endpoint.",
+    selection=ASSETS,
+    description="documents -> chunks -> extractions + baseline -> quality_report for one model "
+    "endpoint.",
 )
 
 defs = dg.Definitions(
-    assets=[documents, chunks, extractions, quality_report],
+    assets=ASSETS,
     jobs=[extraction_job],
-    resources={resource_key(e.name): ModelEndpoint.from_entry(e) for e in ENDPOINTS},
+    resources={resource_key(e.name): ModelEndpoint.from_entry(e) for e in ENDPOINTS}
+    | {CLOUD_BASELINE_KEY: cloud_baseline_endpoint()},
 )

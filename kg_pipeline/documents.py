@@ -106,3 +106,16 @@ def load_corpus(
         except (DocumentError, OSError) as exc:
             bad.append(BadDocument(path=path.relative_to(root).as_posix(), reason=str(exc)))
     return documents, bad
+
+
+def sample_per_category(documents: list[Document], per_category: int) -> list[Document]:
+    """The ``per_category`` shortest documents of each category (ties by id), in corpus order."""
+    by_category: dict[str, list[Document]] = {}
+    for doc in documents:
+        by_category.setdefault(doc.category, []).append(doc)
+    keep = {
+        doc.document_id
+        for docs in by_category.values()
+        for doc in sorted(docs, key=lambda d: (len(d.text), d.document_id))[:per_category]
+    }
+    return [doc for doc in documents if doc.document_id in keep]

@@ -7,7 +7,7 @@ import dagster as dg
 from pydantic import Field
 
 from kg_pipeline.chunking import Chunk, ChunkingConfig, chunk_document
-from kg_pipeline.documents import DEFAULT_MAX_BYTES, Document, load_corpus
+from kg_pipeline.documents import DEFAULT_MAX_BYTES, Document, load_corpus, sample_per_category
 
 DEFAULT_CORPUS_DIR = os.environ.get("KG_CORPUS_DIR", "test_corpus")
 
@@ -17,6 +17,12 @@ class DocumentsConfig(dg.Config):
         default=DEFAULT_CORPUS_DIR, description="Folder of documents, one sub-folder per category."
     )
     max_document_bytes: int = Field(default=DEFAULT_MAX_BYTES, gt=0)
+    sample_per_category: int | None = Field(
+        default=None,
+        ge=1,
+        description="Keep only the N shortest documents of each category: a quick run that "
+        "still covers every category.",
+    )
 
 
 @dg.asset(group_name="ingest", kinds={"python"})
@@ -27,6 +33,8 @@ def documents(context: dg.AssetExecutionContext, config: DocumentsConfig) -> lis
     rest of the run goes on.
     """
     docs, bad = load_corpus(config.corpus_dir, config.max_document_bytes)
+    if config.sample_per_category:
+        docs = sample_per_category(docs, config.sample_per_category)
     for problem in bad:
         context.log.error(f"skipped document {problem}")
     categories = Counter(d.category for d in docs)

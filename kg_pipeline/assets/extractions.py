@@ -9,13 +9,14 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from kg_pipeline.baseline import Baseline
 from kg_pipeline.chunking import Chunk
 from kg_pipeline.documents import Document
 from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus, extract_chunks
 from kg_pipeline.prompts import PROMPT_VERSION
-from kg_pipeline.quality.report import build_quality_report, render_markdown
+from kg_pipeline.quality.report import QualityReport, build_quality_report, render_markdown
 from kg_pipeline.resources import ModelEndpoint, resource_key
-from kg_pipeline.vocabulary import BASE_VOCABULARY, load_vocabulary
+from kg_pipeline.vocabulary import BASE_VOCABULARY, Vocabulary, load_vocabulary
 
 # Every endpoint shares this pool: with the default limit of 1 (dagster.yaml), two runs never
 # drive model servers at once on a single-machine deployment. Per-GPU pools come with the fleet.
@@ -58,6 +59,27 @@ def _progress_logger(context: dg.AssetExecutionContext) -> Any:
         )
 
     return log
+
+
+def run_extraction(
+    context: dg.AssetExecutionContext,
+    endpoint: ModelEndpoint,
+    chunks: list[Chunk],
+    vocabulary: Vocabulary,
+) -> list[ChunkExtraction]:
+    """Extract every chunk with the endpoint, logging each chunk as it completes."""
+    endpoint.ensure_server(context.log)
+
+    async def run() -> list[ChunkExtraction]:
+        provider = endpoint.create_provider()
+        try:
+            return await extract_chunks(
+                provider, chunks, vocabulary, on_done=_progress_logger(context)
+            )
+        finally:
+            await provider.aclose()
+
+    return asyncio.run(run())
 
 
 def _records_table(records: list[ChunkExtraction]) -> str:
@@ -105,18 +127,7 @@ def build_extraction_assets(
             f"extracting {len(selected)} chunks with {endpoint.model} at {endpoint.base_url} "
             f"({endpoint.max_concurrent_requests} in flight, prompt {PROMPT_VERSION})"
         )
-        endpoint.ensure_server(context.log)
-
-        async def run() -> list[ChunkExtraction]:
-            provider = endpoint.create_provider()
-            try:
-                return await extract_chunks(
-                    provider, selected, vocabulary, on_done=_progress_logger(context)
-                )
-            finally:
-                await provider.aclose()
-
-        records = asyncio.run(run())
+        records = run_extraction(context, endpoint, selected, vocabulary)
         out = results_dir() / "extractions" / f"{context.partition_key}.jsonl"
         _write_atomically(out, "".join(r.model_dump_json() + "\n" for r in records))
         statuses = Counter(r.status.value for r in records)
@@ -145,10 +156,11 @@ def build_extraction_assets(
         context: dg.AssetExecutionContext,
         documents: list[Document],
         extractions: list[ChunkExtraction],
-    ) -> dict[str, Any]:
+        baseline: Baseline,
+    ) -> QualityReport:
         """Schema-valid JSON rate and concept precision/recall/F1 (normalised exact label match)
-        of this model against the reference extractions."""
-        report = build_quality_report(documents, extractions)
+        of this model against the baseline (curated references or a recorded model)."""
+        report = build_quality_report(documents, extractions, baseline)
         markdown = render_markdown(report)
         out = results_dir() / "quality" / f"{context.partition_key}.md"
         _write_atomically(out, markdown)
@@ -162,14 +174,10 @@ def build_extraction_assets(
                 "concept_f1": micro.f1,
                 "concept_f1_macro": report.macro_f1,
                 "documents_scored": len(report.documents),
+                "measured_against": report.measured_against,
                 "report_file": dg.MetadataValue.path(str(out)),
             }
         )
-        return report.model_dump(mode="json") | {
-            "schema_valid_rate": report.schema_valid_rate,
-            "concept_precision": micro.precision,
-            "concept_recall": micro.recall,
-            "concept_f1": micro.f1,
-        }
+        return report
 
     return extractions, quality_report

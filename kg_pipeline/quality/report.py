@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
+from kg_pipeline.baseline import Baseline
 from kg_pipeline.documents import Document
 from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus
 from kg_pipeline.quality.concepts import PRF, merge_concepts, score_concepts
@@ -30,6 +31,7 @@ class DocumentScore(BaseModel):
 class QualityReport(BaseModel):
     endpoint: str
     model: str
+    measured_against: str
     prompt_versions: list[str]
     chunks: int
     valid_chunks: int
@@ -56,10 +58,11 @@ class QualityReport(BaseModel):
 
 
 def build_quality_report(
-    documents: Sequence[Document], records: Sequence[ChunkExtraction]
+    documents: Sequence[Document], records: Sequence[ChunkExtraction], baseline: Baseline
 ) -> QualityReport:
-    """Score one endpoint's records. A document's predicted concepts are the union over its
-    chunks, merged by normalised label; failed chunks contribute nothing (and so cost recall)."""
+    """Score one endpoint's records against the baseline. A document's predicted concepts are the
+    union over its chunks, merged by normalised label; failed chunks contribute nothing (and so
+    cost recall)."""
     if not records:
         raise ValueError("no extraction records to score; materialize `extractions` first")
     by_document: dict[str, list[ChunkExtraction]] = defaultdict(list)
@@ -71,13 +74,14 @@ def build_quality_report(
         doc_records = by_document.get(document.document_id)
         if not doc_records:
             continue
-        if document.reference is None:
+        reference = baseline.references.get(document.document_id)
+        if reference is None:
             unscored.append(document.document_id)
             continue
         predicted = merge_concepts(
             [c for r in doc_records if r.extraction for c in r.extraction.concepts]
         )
-        prf = score_concepts(predicted, document.reference.concepts)
+        prf = score_concepts(predicted, reference.concepts)
         scores.append(
             DocumentScore(
                 document_id=document.document_id,
@@ -97,6 +101,7 @@ def build_quality_report(
     return QualityReport(
         endpoint=records[0].endpoint,
         model=records[0].model,
+        measured_against=baseline.description,
         prompt_versions=sorted({r.prompt_version for r in records}),
         chunks=len(records),
         valid_chunks=status_counts[ExtractionStatus.VALID.value],
@@ -116,6 +121,8 @@ def render_markdown(report: QualityReport) -> str:
     micro = report.micro
     lines = [
         f"### {report.model} ({report.endpoint})",
+        "",
+        f"Measured against: {report.measured_against}",
         "",
         "| metric | value |",
         "|---|---|",

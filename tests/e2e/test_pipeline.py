@@ -9,11 +9,13 @@ import pytest
 
 from kg_pipeline.assets.corpus import DocumentsConfig
 from kg_pipeline.assets.extractions import ExtractionsConfig
-from kg_pipeline.definitions import chunks, documents, extractions, quality_report
+from kg_pipeline.assets.baseline import CLOUD_BASELINE_KEY
+from kg_pipeline.definitions import baseline, chunks, documents, extractions, quality_report
 from kg_pipeline.endpoints import DEFAULT_ENDPOINT
 from kg_pipeline.extraction import ChunkExtraction
 from kg_pipeline.local_model import MODEL_ALIAS
 from kg_pipeline.local_server import LocalServer
+from kg_pipeline.quality.report import QualityReport
 from kg_pipeline.resources import ModelEndpoint, resource_key
 
 TEXT = (
@@ -54,9 +56,18 @@ def test_pipeline_materializes_end_to_end_with_the_embedded_model(
     )
 
     result = dg.materialize(
-        [documents, chunks, extractions, quality_report],
+        [documents, chunks, extractions, baseline, quality_report],
         partition_key=DEFAULT_ENDPOINT.name,
-        resources={resource_key(DEFAULT_ENDPOINT.name): endpoint},
+        resources={
+            resource_key(DEFAULT_ENDPOINT.name): endpoint,
+            # No OPENAI_API_KEY here: the baseline falls back to the curated references.
+            CLOUD_BASELINE_KEY: ModelEndpoint(
+                name="cloud-baseline",
+                provider="openai",
+                base_url="http://127.0.0.1:9",
+                model="gpt-4o",
+            ),
+        },
         run_config=dg.RunConfig(
             ops={
                 "documents": DocumentsConfig(corpus_dir=str(tmp_path / "corpus")),
@@ -80,10 +91,11 @@ def test_pipeline_materializes_end_to_end_with_the_embedded_model(
     assert record.model == MODEL_ALIAS and record.prompt_version == "kg-extract-v1"
     assert record.stats is not None and record.stats.completion_tokens
 
-    report = result.output_for_node("quality_report")
-    assert report["schema_valid_rate"] == 1.0
-    assert report["documents"][0]["reference"] == 3
-    assert 0.0 <= report["concept_f1"] <= 1.0
+    report: QualityReport = result.output_for_node("quality_report")
+    assert report.schema_valid_rate == 1.0
+    assert report.documents[0].reference == 3
+    assert 0.0 <= report.micro.f1 <= 1.0
+    assert report.measured_against.startswith("curated references")
     report_file = tmp_path / "results" / "quality" / f"{DEFAULT_ENDPOINT.name}.md"
     assert "concept F1 (micro)" in report_file.read_text()
     stored = (tmp_path / "results" / "extractions" / f"{DEFAULT_ENDPOINT.name}.jsonl").read_text()

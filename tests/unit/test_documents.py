@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from kg_pipeline.documents import load_corpus
+from kg_pipeline.documents import load_corpus, sample_per_category
 
 REFERENCE = (
     '{"concepts": [{"concept_id": "concept_001", "label": "tide", "description": "Sea level '
@@ -78,3 +78,13 @@ def test_files_at_the_corpus_root_describe_the_corpus_and_are_not_documents(
     docs, bad = load_corpus(corpus)
     assert {d.document_id for d in docs} == {"science/tides", "science/notes"}
     assert bad == []
+
+
+def test_a_sample_keeps_the_shortest_documents_of_every_category(corpus: Path) -> None:
+    (corpus / "history").mkdir()
+    (corpus / "history" / "long.md").write_text("word " * 50, encoding="utf-8")
+    (corpus / "history" / "short.md").write_text("Rome fell.", encoding="utf-8")
+    docs, _ = load_corpus(corpus)
+    sample = sample_per_category(docs, 1)
+    # science: "Café au lait — 咖啡." (18 characters) is shorter than "The moon raises tides." (22).
+    assert [d.document_id for d in sample] == ["history/short", "science/notes"]

@@ -1,5 +1,6 @@
 import pytest
 
+from kg_pipeline.baseline import curated_baseline
 from kg_pipeline.chunking import chunk_document
 from kg_pipeline.documents import Document
 from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus
@@ -96,7 +97,7 @@ def test_report_scores_documents_and_counts_failed_chunks_as_invalid() -> None:
         _record("a/one", ExtractionStatus.MALFORMED, []),
         _record("b/two", ExtractionStatus.VALID, ["x"]),
     ]
-    report = build_quality_report([doc_a, doc_b], records)
+    report = build_quality_report([doc_a, doc_b], records, curated_baseline([doc_a, doc_b]))
     # 2 of 3 chunks valid. a/one: predicted {oven, bread}, reference {oven, flour, starter}:
     # TP 1, P 1/2, R 1/3, F1 = 2*(1/2)(1/3)/(5/6) = 0.4. b/two has no reference: unscored.
     assert report.schema_valid_rate == pytest.approx(2 / 3)
@@ -107,8 +108,9 @@ def test_report_scores_documents_and_counts_failed_chunks_as_invalid() -> None:
     markdown = render_markdown(report)
     assert "| concept F1 (micro) | 0.400 |" in markdown
     assert "malformed 1" in markdown
+    assert "Measured against: curated references (1 documents" in markdown
 
 
 def test_report_without_records_says_what_to_materialize() -> None:
     with pytest.raises(ValueError, match="materialize `extractions`"):
-        build_quality_report([], [])
+        build_quality_report([], [], curated_baseline([]))

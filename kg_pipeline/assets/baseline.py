@@ -1,0 +1,145 @@
+"""`baseline`: what every model is measured against."""
+
+import datetime as dt
+import os
+
+import dagster as dg
+from pydantic import Field
+
+from kg_pipeline.assets.extractions import results_dir, run_extraction
+from kg_pipeline.baseline import (
+    Baseline,
+    BaselineStore,
+    RecordingMeta,
+    chunks_fingerprint,
+    curated_baseline,
+    model_baseline,
+)
+from kg_pipeline.chunking import Chunk
+from kg_pipeline.documents import Document
+from kg_pipeline.extraction import ExtractionStatus
+from kg_pipeline.prompts import PROMPT_VERSION
+from kg_pipeline.resources import ModelEndpoint, resource_key
+from kg_pipeline.vocabulary import BASE_VOCABULARY, load_vocabulary
+
+CLOUD_BASELINE_KEY = "cloud_baseline"
+
+
+def cloud_baseline_endpoint() -> ModelEndpoint:
+    """GPT-4o by default; the key is read from the environment at run time, never stored."""
+    has_key = bool(os.environ.get("OPENAI_API_KEY"))
+    return ModelEndpoint(
+        name="cloud-baseline",
+        provider="openai",
+        base_url=os.environ.get("KG_BASELINE_BASE_URL", "https://api.openai.com"),
+        model=os.environ.get("KG_BASELINE_MODEL", "gpt-4o"),
+        api_key=dg.EnvVar("OPENAI_API_KEY") if has_key else None,
+        temperature=0.0,
+        max_concurrent_requests=8,
+        timeout_seconds=180,
+    )
+
+
+class BaselineConfig(dg.Config):
+    reference_endpoint: str | None = Field(
+        default=None,
+        description="Record this configured endpoint (e.g. a 70B model on vLLM) as the reference "
+        "instead of the cloud model.",
+    )
+    use_curated: bool = Field(
+        default=False, description="Measure against the curated references even with a key."
+    )
+    rerecord: bool = Field(
+        default=False,
+        description="Record a new version even when one with the same model, prompt and chunks "
+        "exists (earlier versions are kept).",
+    )
+    vocabulary_file: str | None = Field(
+        default=None, description="Same as the extractions' vocabulary_file."
+    )
+
+
+def build_baseline_asset(endpoint_names: list[str]) -> dg.AssetsDefinition:
+    keys = {resource_key(name) for name in endpoint_names} | {CLOUD_BASELINE_KEY}
+
+    @dg.asset(group_name="evaluate", kinds={"python", "llm"}, required_resource_keys=keys)
+    def baseline(
+        context: dg.AssetExecutionContext,
+        config: BaselineConfig,
+        documents: list[Document],
+        chunks: list[Chunk],
+    ) -> Baseline:
+        """The reference for every quality report: a recorded model (GPT-4o when OPENAI_API_KEY
+        is set, or any configured endpoint) or, without one, the curated references."""
+        if config.reference_endpoint and config.reference_endpoint not in endpoint_names:
+            raise dg.Failure(
+                f"reference_endpoint {config.reference_endpoint!r} is not a configured endpoint; "
+                f"configured: {', '.join(endpoint_names)}"
+            )
+        endpoint: ModelEndpoint | None = None
+        if config.use_curated:
+            pass
+        elif config.reference_endpoint:
+            endpoint = getattr(context.resources, resource_key(config.reference_endpoint))
+        else:
+            cloud: ModelEndpoint = getattr(context.resources, CLOUD_BASELINE_KEY)
+            if cloud.api_key:
+                endpoint = cloud
+            else:
+                context.log.info("OPENAI_API_KEY is not set: measuring against curated references")
+        if endpoint is None:
+            result = curated_baseline(documents)
+        else:
+            result = _recorded_baseline(context, config, endpoint, chunks)
+        context.add_output_metadata(
+            {
+                "kind": result.kind,
+                "measured_against": result.description,
+                "documents": len(result.references),
+                "version": result.recording.version if result.recording else 0,
+            }
+        )
+        return result
+
+    return baseline
+
+
+def _recorded_baseline(
+    context: dg.AssetExecutionContext,
+    config: BaselineConfig,
+    endpoint: ModelEndpoint,
+    chunks: list[Chunk],
+) -> Baseline:
+    vocabulary = (
+        load_vocabulary(config.vocabulary_file) if config.vocabulary_file else BASE_VOCABULARY
+    )
+    store = BaselineStore(results_dir() / "baselines")
+    fingerprint = chunks_fingerprint(chunks)
+    version = (
+        None
+        if config.rerecord
+        else store.find(endpoint.name, endpoint.model, PROMPT_VERSION, vocabulary.name, fingerprint)
+    )
+    if version is not None:
+        meta, records = store.load(endpoint.name, version)
+        context.log.info(f"reusing recorded baseline {endpoint.name} v{version:04d}")
+        return model_baseline(meta, records)
+    context.log.info(f"recording {endpoint.model} as the baseline over {len(chunks)} chunks")
+    records = run_extraction(context, endpoint, chunks, vocabulary)
+    meta = store.save(
+        RecordingMeta(
+            endpoint=endpoint.name,
+            provider=endpoint.provider,
+            model=endpoint.model,
+            prompt_version=PROMPT_VERSION,
+            vocabulary=vocabulary.name,
+            chunks_fingerprint=fingerprint,
+            chunks=len(records),
+            valid_chunks=sum(r.status is ExtractionStatus.VALID for r in records),
+            recorded_at=dt.datetime.now(dt.UTC),
+            version=0,
+        ),
+        records,
+    )
+    context.log.info(f"stored baseline {endpoint.name} v{meta.version:04d}")
+    return model_baseline(meta, records)
