@@ -7,9 +7,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from kg_pipeline.assets.baseline import CLOUD_BASELINE_KEY
 from kg_pipeline.assets.corpus import DocumentsConfig
 from kg_pipeline.assets.extractions import ExtractionsConfig
-from kg_pipeline.assets.baseline import CLOUD_BASELINE_KEY
 from kg_pipeline.definitions import baseline, chunks, documents, extractions, quality_report
 from kg_pipeline.endpoints import DEFAULT_ENDPOINT
 from kg_pipeline.extraction import ChunkExtraction

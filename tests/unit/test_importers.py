@@ -19,7 +19,8 @@ DOCRED = [
     {
         "title": "Ada Lovelace",
         "sents": [
-            ["Ada", "Lovelace", "(", "born", "1815", ")", "worked", "with", "Charles", "Babbage", "."],
+            ["Ada", "Lovelace", "(", "born", "1815", ")", "worked", "with", "Charles",
+             "Babbage", "."],
             ["Lovelace", "wrote", "notes", "on", "the", "Analytical", "Engine", "."],
         ],
         "vertexSet": [
