@@ -24,6 +24,7 @@ class ModelEndpoint(dg.ConfigurableResource["ModelEndpoint"]):
     api_key: str | None = Field(default=None, description="Bearer token; pass as dg.EnvVar.")
     temperature: float = Field(default=0.1, ge=0.0, le=1.0)
     top_p: float = Field(default=0.9, ge=0.0, le=1.0)
+    seed: int | None = Field(default=0, description="Sampling seed (repeatable runs).")
     max_output_tokens: int | None = Field(default=None, description="Default: by thinking mode.")
     thinking_mode: Literal["off", "low", "medium", "high"] = "off"
     gpu_layers: int = Field(default=-1, description="Ollama num_gpu; -1 = as many as fit.")

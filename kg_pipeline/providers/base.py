@@ -44,6 +44,9 @@ class EndpointSettings(BaseModel):
     api_key: SecretStr | None = None
     temperature: float = Field(default=0.1, ge=0.0, le=1.0)
     top_p: float = Field(default=0.9, ge=0.0, le=1.0)
+    seed: int | None = Field(
+        default=0, description="Sampling seed, so that a benchmark run can be repeated exactly."
+    )
     max_output_tokens: int | None = Field(
         default=None, ge=1, description="Defaults to the budget of the thinking mode."
     )

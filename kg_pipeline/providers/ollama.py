@@ -54,6 +54,8 @@ class OllamaProvider:
             "num_predict": budget,
             "num_ctx": context_size(messages, len(str(json_schema)), budget),
         }
+        if s.seed is not None:
+            options["seed"] = s.seed
         if s.num_threads is not None:
             options["num_thread"] = s.num_threads
         if s.gpu_layers >= 0:  # -1 means "as many as fit", which is Ollama's own default

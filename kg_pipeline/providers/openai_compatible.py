@@ -70,6 +70,8 @@ class OpenAICompatibleProvider:
             "stream": False,
             "response_format": response_format(dialect, json_schema),
         }
+        if s.seed is not None:
+            payload["seed"] = s.seed
         if s.thinking_mode is not ThinkingMode.OFF:
             payload["reasoning_effort"] = s.thinking_mode.value
         return payload

@@ -70,6 +70,7 @@ def test_vllm_gets_json_schema_structured_output_and_usage_is_read() -> None:
     }
     assert body["max_tokens"] == 4096 and body["temperature"] == 0.1 and body["stream"] is False
     assert "reasoning_effort" not in body
+    assert body["seed"] == 0
     assert result.stats.prompt_tokens == 700 and result.stats.completion_tokens == 42
 
 
