@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from kg_pipeline.corpus_stats import corpus_stats_markdown
 from kg_pipeline.documents import load_corpus
 from kg_pipeline.endpoints import EndpointsError, load_endpoints
 from kg_pipeline.importers.common import (
@@ -154,6 +155,16 @@ def corpus_check(path: str, vocabulary_file: str | None) -> None:
         failures += bool(problems)
     click.echo(f"{len(docs) + len(bad)} documents, {failures} with problems ({vocabulary.name})")
     sys.exit(1 if failures else 0)
+
+
+@corpus.command("stats")
+@click.argument("path", default="test_corpus", type=click.Path(exists=True, file_okay=False))
+def corpus_stats(path: str) -> None:
+    """Documents, words, chunks and reference sizes per category, as a Markdown table."""
+    docs, _ = load_corpus(path)
+    if not docs:
+        _fail(f"no readable documents under {path}")
+    click.echo(corpus_stats_markdown(docs), nl=False)
 
 
 @corpus.group("import")
