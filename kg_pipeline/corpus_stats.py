@@ -10,6 +10,10 @@ from kg_pipeline.chunking import ChunkingConfig, chunk_document, count_words
 from kg_pipeline.documents import Document
 
 
+def _median(values: list[int]) -> str:
+    return f"{statistics.median(values):g}" if values else "-"
+
+
 def corpus_stats_markdown(
     documents: Sequence[Document], chunking: ChunkingConfig | None = None
 ) -> str:
@@ -21,18 +25,15 @@ def corpus_stats_markdown(
         "| instances (median) | relationships (median) |",
         "|---|---|---|---|---|---|---|",
     ]
-    for category, docs in sorted(by_category.items()) + [("all", list(documents))]:
+    for category, docs in [*sorted(by_category.items()), ("all", list(documents))]:
         words = [count_words(d.text) for d in docs]
         multi = sum(len(chunk_document(d.document_id, d.text, chunking)) > 1 for d in docs)
         refs = [d.reference for d in docs if d.reference is not None]
 
-        def median(values: list[int]) -> str:
-            return f"{statistics.median(values):g}" if values else "-"
-
         lines.append(
             f"| {category} | {len(docs)} | {min(words)} / {statistics.median(words):g} / "
-            f"{max(words)} | {multi} | {median([len(r.concepts) for r in refs])} | "
-            f"{median([len(r.instances) for r in refs])} | "
-            f"{median([len(r.relationships) for r in refs])} |"
+            f"{max(words)} | {multi} | {_median([len(r.concepts) for r in refs])} | "
+            f"{_median([len(r.instances) for r in refs])} | "
+            f"{_median([len(r.relationships) for r in refs])} |"
         )
     return "\n".join(lines) + "\n"
