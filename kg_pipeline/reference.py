@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from kg_pipeline.schema import Concept, Instance, Relationship
-from kg_pipeline.vocabulary import BASE_VOCABULARY, Vocabulary
+from kg_pipeline.vocabulary import BASE_VOCABULARY, Vocabulary, named_vocabulary
 
 
 class Provenance(BaseModel):
@@ -76,5 +76,22 @@ def check_reference(
         if rel.relationship_type not in vocabulary:
             problems.append(
                 f"relationship {where} has type {rel.relationship_type} outside {vocabulary.name}"
+            )
+        problems += _finer_type_problems(rel, where)
+    return problems
+
+
+def _finer_type_problems(rel: ReferenceRelationship, where: str) -> list[str]:
+    """A finer type, where given, must exist in its vocabulary and refine the base type."""
+    problems = []
+    for field_name, vocabulary_name in (("type_60", "kg60"), ("type_90", "kg90")):
+        finer = getattr(rel, field_name)
+        if finer is None:
+            continue
+        vocabulary = named_vocabulary(vocabulary_name)
+        if finer not in vocabulary or vocabulary.to_base(finer) != rel.relationship_type:
+            problems.append(
+                f"relationship {where}: {field_name} {finer} is not a {vocabulary_name} type "
+                f"refining {rel.relationship_type}"
             )
     return problems
