@@ -60,7 +60,8 @@ def test_a_finer_type_must_refine_the_base_type() -> None:
     # PRODUCES' refinement GENERATES is a kg60 type, but not a refinement of CAUSES.
     problems = check_reference(TEXT, reference(rel(type_60="GENERATES", type_90="CAUSES")))
     assert problems == [
-        "relationship concept_001->concept_002: type_60 GENERATES is not a kg60 type refining CAUSES"
+        "relationship concept_001->concept_002: type_60 GENERATES is not a kg60 type "
+        "refining CAUSES"
     ]
 
 
