@@ -1,0 +1,84 @@
+"""Relationship P/R/F1 and relationship-type accuracy, through the concept assignment.
+
+A candidate relationship matches a reference relationship when both endpoints map (through the
+one-to-one concept matching) onto the reference's endpoints in the same direction — either
+direction when the reference marks it bidirectional — and the type is the same. Type accuracy asks
+a narrower question: of the candidate relationships whose endpoints matched a reference
+relationship, what share also carries the reference's type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from kg_pipeline.quality.concepts import PRF
+from kg_pipeline.reference import ReferenceRelationship
+from kg_pipeline.schema import DirectionSemantics, Relationship
+
+TypeField = Literal["relationship_type", "type_60", "type_90"]
+
+
+@dataclass(frozen=True)
+class RelationshipScore:
+    prf: PRF
+    endpoint_matches: int  # candidate relationships whose endpoints matched a reference one
+    type_matches: int  # of those, how many carry the reference's type
+
+    @property
+    def type_accuracy(self) -> float | None:
+        return self.type_matches / self.endpoint_matches if self.endpoint_matches else None
+
+    def __add__(self, other: RelationshipScore) -> RelationshipScore:
+        return RelationshipScore(
+            self.prf + other.prf,
+            self.endpoint_matches + other.endpoint_matches,
+            self.type_matches + other.type_matches,
+        )
+
+
+EMPTY_RELATIONSHIP_SCORE = RelationshipScore(PRF(0, 0, 0), 0, 0)
+
+
+def _reference_type(rel: ReferenceRelationship, field: TypeField) -> str:
+    return getattr(rel, field) or rel.relationship_type
+
+
+def score_relationships(
+    predicted: Sequence[Relationship],
+    reference: Sequence[ReferenceRelationship],
+    concept_map: dict[str, str],
+    type_field: TypeField = "relationship_type",
+) -> RelationshipScore:
+    """``concept_map``: candidate concept id -> reference concept id, from the concept matching."""
+    by_ends: dict[tuple[str, str], list[ReferenceRelationship]] = {}
+    for rel in reference:
+        by_ends.setdefault((rel.from_concept_id, rel.to_concept_id), []).append(rel)
+        if rel.direction_semantics is DirectionSemantics.BIDIRECTIONAL:
+            by_ends.setdefault((rel.to_concept_id, rel.from_concept_id), []).append(rel)
+    used: set[int] = set()  # a reference relationship is matched at most once
+    true_positives = endpoint_matches = type_matches = 0
+    for candidate in predicted:
+        ends = (
+            concept_map.get(candidate.from_concept_id),
+            concept_map.get(candidate.to_concept_id),
+        )
+        if ends[0] is None or ends[1] is None:
+            continue
+        candidates = by_ends.get((ends[0], ends[1]), [])
+        if not candidates:
+            continue
+        endpoint_matches += 1
+        same_type = [
+            r for r in candidates if _reference_type(r, type_field) == candidate.relationship_type
+        ]
+        if same_type:
+            type_matches += 1
+            fresh = [r for r in same_type if id(r) not in used]
+            if fresh:
+                used.add(id(fresh[0]))
+                true_positives += 1
+    return RelationshipScore(
+        PRF(true_positives, len(predicted), len(reference)), endpoint_matches, type_matches
+    )
