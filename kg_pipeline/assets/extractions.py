@@ -14,9 +14,20 @@ from kg_pipeline.chunking import Chunk
 from kg_pipeline.documents import Document
 from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus, extract_chunks
 from kg_pipeline.prompts import PROMPT_VERSION
-from kg_pipeline.quality.report import QualityReport, build_quality_report, render_markdown
+from kg_pipeline.quality.report import (
+    QualityReport,
+    build_quality_report,
+    render_markdown,
+    summary_metrics,
+)
 from kg_pipeline.resources import ModelEndpoint, resource_key
-from kg_pipeline.vocabulary import BASE_VOCABULARY, Vocabulary, load_vocabulary
+from kg_pipeline.vocabulary import (
+    BASE_VOCABULARY,
+    Vocabulary,
+    VocabularyError,
+    load_vocabulary,
+    named_vocabulary,
+)
 
 # Every endpoint shares this pool: with the default limit of 1 (dagster.yaml), two runs never
 # drive model servers at once on a single-machine deployment. Per-GPU pools come with the fleet.
@@ -98,6 +109,30 @@ def _records_table(records: list[ChunkExtraction]) -> str:
     return "\n".join(rows)
 
 
+class QualityReportConfig(dg.Config):
+    vocabulary_file: str | None = Field(
+        default=None,
+        description="The vocabulary the extractions were made with, when it is not a packaged one "
+        "(base31, kg60, kg90).",
+    )
+
+
+def _report_vocabulary(
+    context: dg.AssetExecutionContext, config: QualityReportConfig, records: list[ChunkExtraction]
+) -> Vocabulary:
+    if config.vocabulary_file:
+        return load_vocabulary(config.vocabulary_file)
+    name = records[0].vocabulary if records else BASE_VOCABULARY.name
+    try:
+        return named_vocabulary(name)
+    except VocabularyError:
+        context.log.warning(
+            f"extractions used vocabulary {name!r}, which is not packaged; set "
+            "quality_report.vocabulary_file to count off-vocabulary types against it"
+        )
+        return BASE_VOCABULARY
+
+
 def build_extraction_assets(
     endpoint_names: list[str],
 ) -> tuple[dg.AssetsDefinition, dg.AssetsDefinition]:
@@ -154,25 +189,28 @@ def build_extraction_assets(
     @dg.asset(group_name="evaluate", partitions_def=models, kinds={"python"})
     def quality_report(
         context: dg.AssetExecutionContext,
+        config: QualityReportConfig,
         documents: list[Document],
+        chunks: list[Chunk],
         extractions: list[ChunkExtraction],
         baseline: Baseline,
     ) -> QualityReport:
-        """Schema-valid JSON rate and concept precision/recall/F1 (normalised exact label match)
-        of this model against the baseline (curated references or a recorded model)."""
-        report = build_quality_report(documents, extractions, baseline)
+        """This model against the baseline (curated references or a recorded model): JSON
+        validity, concept P/R/F1 at the exact and fuzzy levels with bootstrap intervals,
+        relationship P/R/F1 and type accuracy, quote precision and hallucinations; per document,
+        category and corpus (definitions in kg_pipeline/quality/)."""
+        vocabulary = _report_vocabulary(context, config, extractions)
+        report = build_quality_report(documents, chunks, extractions, baseline, vocabulary)
         markdown = render_markdown(report)
         out = results_dir() / "quality" / f"{context.partition_key}.md"
         _write_atomically(out, markdown)
-        micro = report.micro
         context.add_output_metadata(
             {
                 "report": dg.MetadataValue.md(markdown),
-                "schema_valid_rate": report.schema_valid_rate,
-                "concept_precision": micro.precision,
-                "concept_recall": micro.recall,
-                "concept_f1": micro.f1,
-                "concept_f1_macro": report.macro_f1,
+                **summary_metrics(report),
+                "concept_precision_exact": report.micro().precision,
+                "concept_recall_exact": report.micro().recall,
+                "concept_f1_exact_macro": report.macro_f1(),
                 "documents_scored": len(report.documents),
                 "measured_against": report.measured_against,
                 "report_file": dg.MetadataValue.path(str(out)),

@@ -72,6 +72,10 @@ class CallStats(BaseModel):
     finish_reason: str | None = None
     raw_text: str = ""
     thinking_excerpt: str | None = None
+    # How the answer had to be forgiven (code fences, text around the JSON, raw control
+    # characters), or why it could not be used (empty, no_json, invalid_json, schema).
+    repairs: list[str] = Field(default_factory=list)
+    parse_failure: str | None = None
     request_options: dict[str, Any] = Field(default_factory=dict)
 
 

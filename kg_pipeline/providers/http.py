@@ -77,6 +77,9 @@ def finish(content: str, stats: CallStats, truncated: bool) -> ProviderResult:
             stats,
         )
     try:
-        return ProviderResult(extraction=parse_extraction(content), stats=stats)
+        parsed = parse_extraction(content)
     except OutputParseError as exc:
+        stats.parse_failure = exc.kind
         raise MalformedOutput(str(exc), stats) from exc
+    stats.repairs = list(parsed.repairs)
+    return ProviderResult(extraction=parsed.extraction, stats=stats)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import ValidationError
 
@@ -17,34 +19,56 @@ from kg_pipeline.schema import Extraction
 _FENCE = re.compile(r"^\s*```[a-zA-Z0-9_-]*\s*\n?(.*?)\n?```\s*$", re.DOTALL)
 
 
+ParseFailure = Literal["empty", "no_json", "invalid_json", "schema"]
+Repair = Literal["code_fence", "surrounding_text", "control_characters"]
+
+
 class OutputParseError(ValueError):
-    pass
+    def __init__(self, message: str, kind: ParseFailure) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
-def _json_object_text(text: str) -> str:
+@dataclass(frozen=True)
+class ParsedOutput:
+    extraction: Extraction
+    repairs: tuple[Repair, ...]  # what had to be forgiven; empty for clean JSON
+
+
+def _json_object_text(text: str) -> tuple[str, list[Repair]]:
+    repairs: list[Repair] = []
     fenced = _FENCE.match(text)
     if fenced:
         text = fenced.group(1)
+        repairs.append("code_fence")
     start, end = text.find("{"), text.rfind("}")
     if start == -1 or end < start:
-        raise OutputParseError("no JSON object in the model's answer")
-    return text[start : end + 1]
+        raise OutputParseError("no JSON object in the model's answer", "no_json")
+    if text[:start].strip() or text[end + 1 :].strip():
+        repairs.append("surrounding_text")
+    return text[start : end + 1], repairs
 
 
-def parse_extraction(text: str) -> Extraction:
+def parse_extraction(text: str) -> ParsedOutput:
     if not text.strip():
-        raise OutputParseError("the model returned empty content")
+        raise OutputParseError("the model returned empty content", "empty")
+    body, repairs = _json_object_text(text)
     try:
-        # strict=False admits raw control characters (newlines, tabs) inside strings.
-        data = json.loads(_json_object_text(text), strict=False)
-    except json.JSONDecodeError as exc:
-        raise OutputParseError(f"invalid JSON: {exc}") from exc
+        data = json.loads(body)
+    except json.JSONDecodeError:
+        try:
+            # strict=False admits raw control characters (newlines, tabs) inside strings.
+            data = json.loads(body, strict=False)
+            repairs.append("control_characters")
+        except json.JSONDecodeError as exc:
+            raise OutputParseError(f"invalid JSON: {exc}", "invalid_json") from exc
     try:
-        return Extraction.model_validate(data)
+        return ParsedOutput(Extraction.model_validate(data), tuple(repairs))
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise OutputParseError(
             f"JSON does not match the extraction schema ({exc.error_count()} errors; "
-            f"first at {where or 'top level'}: {first['msg']})"
+            f"first at {where or 'top level'}: {first['msg']})",
+            "schema",
         ) from exc

@@ -1,17 +1,64 @@
-"""The per-model quality report: schema validity and concept P/R/F1 against the references."""
+"""The per-model quality report: validity, concepts at each match level, relationships and type
+accuracy, quotes and hallucinations, against the baseline; per document, category and corpus."""
 
 from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+import numpy as np
 from pydantic import BaseModel
 
 from kg_pipeline.baseline import Baseline
+from kg_pipeline.chunking import Chunk
 from kg_pipeline.documents import Document
 from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus
-from kg_pipeline.quality.concepts import PRF, merge_concepts, score_concepts
+from kg_pipeline.merging import merge_extractions
+from kg_pipeline.quality.concepts import (
+    PRF,
+    Embedder,
+    FuzzySimilarity,
+    MatchLevel,
+    match_concepts,
+)
+from kg_pipeline.quality.hallucination import HallucinationCounts, count_hallucinations
+from kg_pipeline.quality.quotes import EMPTY_QUOTE_SCORE, QuoteScore, score_quotes
+from kg_pipeline.quality.relationships import (
+    EMPTY_RELATIONSHIP_SCORE,
+    RelationshipScore,
+    TypeField,
+    score_relationships,
+)
+from kg_pipeline.vocabulary import Vocabulary
+
+BOOTSTRAP_SAMPLES = 1000
+_TYPE_FIELD: dict[str, TypeField] = {"kg60": "type_60", "kg90": "type_90"}
+
+
+class ValidityCounts(BaseModel):
+    """JSON validity, each outcome counted on its own (a repaired answer is also schema-valid)."""
+
+    chunks: int = 0
+    parsed: int = 0  # the answer held a JSON object that parsed
+    schema_valid: int = 0
+    repaired: int = 0  # schema-valid only after forgiving fences, prose or control characters
+    truncated: int = 0  # stopped at the output budget
+    failed: int = 0  # no usable extraction, for whatever reason
+
+    def add(self, record: ChunkExtraction) -> None:
+        self.chunks += 1
+        stats = record.stats
+        valid = record.status is ExtractionStatus.VALID
+        self.schema_valid += valid
+        self.parsed += valid or (stats is not None and stats.parse_failure == "schema")
+        self.repaired += valid and stats is not None and bool(stats.repairs)
+        self.truncated += record.status is ExtractionStatus.TRUNCATED
+        self.failed += not valid
+
+    @property
+    def schema_valid_rate(self) -> float:
+        return self.schema_valid / self.chunks if self.chunks else 0.0
 
 
 class DocumentScore(BaseModel):
@@ -19,55 +66,122 @@ class DocumentScore(BaseModel):
     category: str
     chunks: int
     valid_chunks: int
-    true_positives: int
-    predicted: int
-    reference: int
-
-    @property
-    def prf(self) -> PRF:
-        return PRF(self.true_positives, self.predicted, self.reference)
+    concepts: dict[MatchLevel, PRF]
+    relationships: RelationshipScore
+    quotes: QuoteScore
+    hallucinations: HallucinationCounts
 
 
 class QualityReport(BaseModel):
     endpoint: str
     model: str
     measured_against: str
+    vocabulary: str
     prompt_versions: list[str]
-    chunks: int
-    valid_chunks: int
-    status_counts: dict[str, int]
+    levels: list[MatchLevel]
+    validity: ValidityCounts
+    validity_by_category: dict[str, ValidityCounts]
     seconds_per_chunk_mean: float | None
     completion_tokens_mean: float | None
     documents: list[DocumentScore]
-    unscored_documents: list[str]  # no reference extraction to compare with
+    unscored_documents: list[str]  # no reference to compare with
+    f1_interval: dict[MatchLevel, tuple[float, float]]  # bootstrap 95 % over documents
 
     @property
     def schema_valid_rate(self) -> float:
-        return self.valid_chunks / self.chunks if self.chunks else 0.0
+        return self.validity.schema_valid_rate
 
     @property
-    def micro(self) -> PRF:
+    def top_level(self) -> MatchLevel:
+        return self.levels[-1]
+
+    def micro(self, level: MatchLevel = MatchLevel.EXACT, category: str | None = None) -> PRF:
         total = PRF(0, 0, 0)
         for doc in self.documents:
-            total = total + doc.prf
+            if category is None or doc.category == category:
+                total = total + doc.concepts[level]
+        return total
+
+    def macro_f1(self, level: MatchLevel = MatchLevel.EXACT) -> float:
+        return (
+            statistics.fmean(d.concepts[level].f1 for d in self.documents)
+            if self.documents
+            else 0.0
+        )
+
+    def relationships(self, category: str | None = None) -> RelationshipScore:
+        total = EMPTY_RELATIONSHIP_SCORE
+        for doc in self.documents:
+            if category is None or doc.category == category:
+                total = total + doc.relationships
         return total
 
     @property
-    def macro_f1(self) -> float:
-        return statistics.fmean(d.prf.f1 for d in self.documents) if self.documents else 0.0
+    def quotes(self) -> QuoteScore:
+        total = EMPTY_QUOTE_SCORE
+        for doc in self.documents:
+            total = total + doc.quotes
+        return total
+
+    @property
+    def hallucinations(self) -> HallucinationCounts:
+        total = HallucinationCounts()
+        for doc in self.documents:
+            total = total + doc.hallucinations
+        return total
+
+    @property
+    def categories(self) -> list[str]:
+        return sorted({d.category for d in self.documents})
+
+
+def bootstrap_f1_interval(
+    scores: Sequence[PRF], samples: int = BOOTSTRAP_SAMPLES, seed: int = 0
+) -> tuple[float, float]:
+    """95 % percentile interval of micro F1, resampling documents with replacement."""
+    if not scores:
+        return (0.0, 0.0)
+    counts = np.array([(s.true_positives, s.predicted, s.reference) for s in scores], dtype=float)
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(scores), size=(samples, len(scores)))
+    tp, pred, ref = (counts[picks, k].sum(axis=1) for k in range(3))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f1 = np.where(pred + ref > 0, 2 * tp / (pred + ref), 0.0)  # 2PR/(P+R) == 2TP/(pred+ref)
+    low, high = np.percentile(f1, [2.5, 97.5])
+    return (float(low), float(high))
 
 
 def build_quality_report(
-    documents: Sequence[Document], records: Sequence[ChunkExtraction], baseline: Baseline
+    documents: Sequence[Document],
+    chunks: Sequence[Chunk],
+    records: Sequence[ChunkExtraction],
+    baseline: Baseline,
+    vocabulary: Vocabulary,
+    embedder: Embedder | None = None,
 ) -> QualityReport:
-    """Score one endpoint's records against the baseline. A document's predicted concepts are the
-    union over its chunks, merged by normalised label; failed chunks contribute nothing (and so
-    cost recall)."""
+    """Score one endpoint's records. A document's candidate is the merge of its chunks' valid
+    extractions; failed chunks contribute nothing (and so cost recall)."""
     if not records:
         raise ValueError("no extraction records to score; materialize `extractions` first")
+    levels = [MatchLevel.EXACT, MatchLevel.FUZZY] + ([MatchLevel.EMBEDDING] if embedder else [])
+    chunk_text = {c.chunk_id: c.text for c in chunks}
+    category_of = {d.document_id: d.category for d in documents}
     by_document: dict[str, list[ChunkExtraction]] = defaultdict(list)
+    validity = ValidityCounts()
+    validity_by_category: dict[str, ValidityCounts] = defaultdict(ValidityCounts)
     for record in records:
         by_document[record.document_id].append(record)
+        validity.add(record)
+        validity_by_category[category_of.get(record.document_id, "unknown")].add(record)
+    candidates = {
+        doc_id: merge_extractions([r.extraction for r in recs if r.extraction is not None])
+        for doc_id, recs in by_document.items()
+    }
+    fuzzy = FuzzySimilarity(
+        [c for cand in candidates.values() for c in cand.concepts]
+        + [c for ref in baseline.references.values() for c in ref.concepts]
+    )
+    type_field = _TYPE_FIELD.get(vocabulary.name, "relationship_type")
     scores: list[DocumentScore] = []
     unscored: list[str] = []
     for document in documents:
@@ -78,38 +192,58 @@ def build_quality_report(
         if reference is None:
             unscored.append(document.document_id)
             continue
-        predicted = merge_concepts(
-            [c for r in doc_records if r.extraction for c in r.extraction.concepts]
-        )
-        prf = score_concepts(predicted, reference.concepts)
+        candidate = candidates[document.document_id]
+        concept_scores = {}
+        matches: list[tuple[int, int]] = []
+        for level in levels:
+            matches = match_concepts(candidate.concepts, reference.concepts, level, embedder, fuzzy)
+            concept_scores[level] = PRF(
+                len(matches), len(candidate.concepts), len(reference.concepts)
+            )
+        concept_map = {
+            candidate.concepts[i].concept_id: reference.concepts[j].concept_id for i, j in matches
+        }  # through the most lenient level's assignment
+        quotes, hallucinations = EMPTY_QUOTE_SCORE, HallucinationCounts()
+        for record in doc_records:
+            if record.extraction is None:
+                continue
+            text = chunk_text.get(record.chunk_id, "")
+            quotes = quotes + score_quotes([i.quote for i in record.extraction.instances], text)
+            hallucinations = hallucinations + count_hallucinations(
+                record.extraction, text, vocabulary
+            )
         scores.append(
             DocumentScore(
                 document_id=document.document_id,
                 category=document.category,
                 chunks=len(doc_records),
                 valid_chunks=sum(r.status is ExtractionStatus.VALID for r in doc_records),
-                true_positives=prf.true_positives,
-                predicted=prf.predicted,
-                reference=prf.reference,
+                concepts=concept_scores,
+                relationships=score_relationships(
+                    candidate.relationships, reference.relationships, concept_map, type_field
+                ),
+                quotes=quotes,
+                hallucinations=hallucinations,
             )
         )
     seconds = [r.stats.wall_seconds for r in records if r.stats]
     tokens = [r.stats.completion_tokens for r in records if r.stats and r.stats.completion_tokens]
-    status_counts: dict[str, int] = defaultdict(int)
-    for record in records:
-        status_counts[record.status.value] += 1
     return QualityReport(
         endpoint=records[0].endpoint,
         model=records[0].model,
         measured_against=baseline.description,
+        vocabulary=vocabulary.name,
         prompt_versions=sorted({r.prompt_version for r in records}),
-        chunks=len(records),
-        valid_chunks=status_counts[ExtractionStatus.VALID.value],
-        status_counts=dict(status_counts),
+        levels=levels,
+        validity=validity,
+        validity_by_category=dict(validity_by_category),
         seconds_per_chunk_mean=statistics.fmean(seconds) if seconds else None,
         completion_tokens_mean=statistics.fmean(tokens) if tokens else None,
         documents=scores,
         unscored_documents=unscored,
+        f1_interval={
+            level: bootstrap_f1_interval([d.concepts[level] for d in scores]) for level in levels
+        },
     )
 
 
@@ -117,41 +251,93 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def _rate(part: int, whole: int) -> str:
+    return f"{part}/{whole} ({part / whole:.3f})" if whole else "n/a"
+
+
 def render_markdown(report: QualityReport) -> str:
-    micro = report.micro
+    v, rel, q, h = report.validity, report.relationships(), report.quotes, report.hallucinations
     lines = [
         f"### {report.model} ({report.endpoint})",
         "",
         f"Measured against: {report.measured_against}",
+        f"Vocabulary: {report.vocabulary}; prompt version: {', '.join(report.prompt_versions)}",
         "",
         "| metric | value |",
         "|---|---|",
-        f"| chunks | {report.chunks} |",
-        f"| schema-valid JSON rate | {_fmt(report.schema_valid_rate)} |",
-        f"| failures by kind | {_failures(report)} |",
-        f"| concept precision (micro) | {_fmt(micro.precision)} |",
-        f"| concept recall (micro) | {_fmt(micro.recall)} |",
-        f"| concept F1 (micro) | {_fmt(micro.f1)} |",
-        f"| concept F1 (macro over documents) | {_fmt(report.macro_f1)} |",
+        f"| chunks | {v.chunks} |",
+        f"| schema-valid JSON rate | {_fmt(v.schema_valid_rate)} |",
+        f"| parsed / repaired / truncated / failed | {v.parsed} / {v.repaired} / {v.truncated} / "
+        f"{v.failed} |",
+    ]
+    for level in report.levels:
+        prf, (low, high) = report.micro(level), report.f1_interval[level]
+        lines.append(
+            f"| concept P / R / F1 ({level.value}, micro) | {_fmt(prf.precision)} / "
+            f"{_fmt(prf.recall)} / {_fmt(prf.f1)} (95 % CI {low:.3f} to {high:.3f}) |"
+        )
+    lines += [
+        f"| concept F1 (exact, macro over documents) | {_fmt(report.macro_f1())} |",
+        f"| relationship P / R / F1 | {_fmt(rel.prf.precision)} / {_fmt(rel.prf.recall)} / "
+        f"{_fmt(rel.prf.f1)} |",
+        f"| relationship-type accuracy | {_fmt(rel.type_accuracy)} "
+        f"({rel.type_matches}/{rel.endpoint_matches} endpoint matches) |",
+        f"| quotes verbatim / normalised / error rate | {_fmt(q.precision)} / "
+        f"{_fmt(q.normalised_precision)} / {_fmt(q.error_rate)} |",
+        f"| off-vocabulary types | {_rate(h.off_vocabulary_types, h.relationships)} |",
+        f"| relationships to unlisted concepts | "
+        f"{_rate(h.dangling_relationships, h.relationships)} |",
+        f"| quotes not in the chunk | {_rate(h.quotes_not_in_chunk, h.instances)} |",
+        f"| concepts without an instance | {_rate(h.unsupported_concepts, h.concepts)} |",
         f"| seconds per chunk (mean) | {_fmt(report.seconds_per_chunk_mean, 1)} |",
         f"| output tokens per chunk (mean) | {_fmt(report.completion_tokens_mean, 0)} |",
-        f"| prompt version | {', '.join(report.prompt_versions)} |",
         "",
-        "| document | chunks valid | matched / predicted / reference | P | R | F1 |",
+        "| category | documents | schema-valid | concept F1 "
+        + " | ".join(f"({lv.value})" for lv in report.levels)
+        + " | relationship F1 | type accuracy |",
+        "|---|---|---|" + "---|" * len(report.levels) + "---|---|",
+    ]
+    for category in report.categories:
+        count = sum(d.category == category for d in report.documents)
+        validity = report.validity_by_category.get(category, ValidityCounts())
+        cat_rel = report.relationships(category)
+        f1s = " | ".join(_fmt(report.micro(lv, category).f1) for lv in report.levels)
+        lines.append(
+            f"| {category} | {count} | "
+            f"{_fmt(validity.schema_valid_rate)} "
+            f"| {f1s} | {_fmt(cat_rel.prf.f1)} | {_fmt(cat_rel.type_accuracy)} |"
+        )
+    top = report.top_level
+    lines += [
+        "",
+        f"| document | chunks valid | concepts matched ({top.value}) / predicted / reference "
+        "| concept F1 (exact) | concept F1 "
+        f"({top.value}) | relationship F1 |",
         "|---|---|---|---|---|---|",
     ]
     for doc in report.documents:
-        prf = doc.prf
+        prf = doc.concepts[top]
         lines.append(
             f"| {doc.document_id} | {doc.valid_chunks}/{doc.chunks} | "
-            f"{doc.true_positives} / {doc.predicted} / {doc.reference} | "
-            f"{_fmt(prf.precision)} | {_fmt(prf.recall)} | {_fmt(prf.f1)} |"
+            f"{prf.true_positives} / {prf.predicted} / {prf.reference} | "
+            f"{_fmt(doc.concepts[MatchLevel.EXACT].f1)} | {_fmt(prf.f1)} | "
+            f"{_fmt(doc.relationships.prf.f1)} |"
         )
     if report.unscored_documents:
         lines += ["", f"Not scored (no reference): {', '.join(report.unscored_documents)}"]
     return "\n".join(lines) + "\n"
 
 
-def _failures(report: QualityReport) -> str:
-    failed = {k: v for k, v in report.status_counts.items() if k != ExtractionStatus.VALID.value}
-    return ", ".join(f"{k} {v}" for k, v in sorted(failed.items())) or "none"
+def summary_metrics(report: QualityReport) -> Mapping[str, float]:
+    """The headline numbers, for asset metadata and checks."""
+    rel = report.relationships()
+    out = {
+        "schema_valid_rate": report.schema_valid_rate,
+        "relationship_f1": rel.prf.f1,
+        "relationship_type_accuracy": rel.type_accuracy if rel.type_accuracy is not None else 0.0,
+        "quote_precision": report.quotes.precision or 0.0,
+        "quote_error_rate": report.quotes.error_rate or 0.0,
+    }
+    for level in report.levels:
+        out[f"concept_f1_{level.value}"] = report.micro(level).f1
+    return out

@@ -86,8 +86,8 @@ def test_with_a_key_the_cloud_model_is_recorded_and_models_are_scored_against_it
     report: QualityReport = result.output_for_node("quality_report")
     # Candidate {harbour crane, electricity} vs baseline {harbour crane, container, electricity}:
     # TP 2, P 2/2 = 1.0, R 2/3, F1 = 2*(1)(2/3)/(5/3) = 0.8.
-    assert report.micro.precision == 1.0
-    assert report.micro.f1 == pytest.approx(0.8)
+    assert report.micro().precision == 1.0
+    assert report.micro().f1 == pytest.approx(0.8)
     assert report.measured_against.startswith("gpt-4o recording v0001")
     assert (
         "sk-test"
@@ -132,4 +132,4 @@ def test_any_configured_endpoint_can_be_the_reference(tmp_path: Path, servers: A
     assert recorded.kind == "model" and recorded.recording is not None
     assert recorded.recording.endpoint == DEFAULT_ENDPOINT.name
     # Scored against itself: every concept matches.
-    assert result.output_for_node("quality_report").micro.f1 == 1.0
+    assert result.output_for_node("quality_report").micro().f1 == 1.0

@@ -15,6 +15,7 @@ from kg_pipeline.endpoints import DEFAULT_ENDPOINT
 from kg_pipeline.extraction import ChunkExtraction
 from kg_pipeline.local_model import MODEL_ALIAS
 from kg_pipeline.local_server import LocalServer
+from kg_pipeline.quality.concepts import MatchLevel
 from kg_pipeline.quality.report import QualityReport
 from kg_pipeline.resources import ModelEndpoint, resource_key
 
@@ -93,10 +94,10 @@ def test_pipeline_materializes_end_to_end_with_the_embedded_model(
 
     report: QualityReport = result.output_for_node("quality_report")
     assert report.schema_valid_rate == 1.0
-    assert report.documents[0].reference == 3
-    assert 0.0 <= report.micro.f1 <= 1.0
+    assert report.documents[0].concepts[MatchLevel.EXACT].reference == 3
+    assert 0.0 <= report.micro().f1 <= 1.0
     assert report.measured_against.startswith("curated references")
     report_file = tmp_path / "results" / "quality" / f"{DEFAULT_ENDPOINT.name}.md"
-    assert "concept F1 (micro)" in report_file.read_text()
+    assert "concept P / R / F1 (exact, micro)" in report_file.read_text()
     stored = (tmp_path / "results" / "extractions" / f"{DEFAULT_ENDPOINT.name}.jsonl").read_text()
     assert len(stored.splitlines()) == 1

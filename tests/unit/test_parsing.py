@@ -8,34 +8,44 @@ VALID = (
 )
 
 
-def test_plain_json_parses() -> None:
-    assert parse_extraction(VALID).concepts[0].label == "oven"
+def test_plain_json_parses_without_repairs() -> None:
+    parsed = parse_extraction(VALID)
+    assert parsed.extraction.concepts[0].label == "oven"
+    assert parsed.repairs == ()
 
 
-def test_code_fences_are_removed() -> None:
-    assert parse_extraction(f"```json\n{VALID}\n```").concepts[0].label == "oven"
+def test_code_fences_are_removed_and_counted() -> None:
+    parsed = parse_extraction(f"```json\n{VALID}\n```")
+    assert parsed.extraction.concepts[0].label == "oven"
+    assert parsed.repairs == ("code_fence",)
 
 
-def test_text_around_the_json_is_ignored() -> None:
-    assert parse_extraction(f"Here you go:\n{VALID}\nHope this helps!").concepts
+def test_text_around_the_json_is_ignored_and_counted() -> None:
+    parsed = parse_extraction(f"Here you go:\n{VALID}\nHope this helps!")
+    assert parsed.extraction.concepts and parsed.repairs == ("surrounding_text",)
 
 
-def test_raw_newlines_inside_strings_are_accepted() -> None:
+def test_raw_newlines_inside_strings_are_accepted_and_counted() -> None:
     # llama.cpp's schema grammar lets raw control characters into strings.
-    text = VALID.replace("A hot box.", "A hot\nbox.")
-    assert parse_extraction(text).concepts[0].description == "A hot\nbox."
+    parsed = parse_extraction(VALID.replace("A hot box.", "A hot\nbox."))
+    assert parsed.extraction.concepts[0].description == "A hot\nbox."
+    assert parsed.repairs == ("control_characters",)
 
 
-def test_empty_content_is_reported() -> None:
-    with pytest.raises(OutputParseError, match="empty"):
-        parse_extraction("  ")
-
-
-def test_invalid_json_is_reported() -> None:
-    with pytest.raises(OutputParseError, match="invalid JSON"):
-        parse_extraction('{"concepts": [}')
-
-
-def test_a_schema_mismatch_names_the_first_bad_field() -> None:
-    with pytest.raises(OutputParseError, match=r"concepts\.0\.label"):
-        parse_extraction('{"concepts": [{"concept_id": "c", "description": "d"}]}')
+@pytest.mark.parametrize(
+    ("text", "kind", "message"),
+    [
+        ("  ", "empty", "empty"),
+        ("Sorry, I cannot.", "no_json", "no JSON object"),
+        ('{"concepts": [}', "invalid_json", "invalid JSON"),
+        (
+            '{"concepts": [{"concept_id": "c", "description": "d"}]}',
+            "schema",
+            r"concepts\.0\.label",
+        ),
+    ],
+)
+def test_each_kind_of_unusable_answer_is_named(text: str, kind: str, message: str) -> None:
+    with pytest.raises(OutputParseError, match=message) as failure:
+        parse_extraction(text)
+    assert failure.value.kind == kind

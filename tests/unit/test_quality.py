@@ -1,15 +1,22 @@
 import pytest
 
 from kg_pipeline.baseline import curated_baseline
-from kg_pipeline.chunking import chunk_document
+from kg_pipeline.chunking import Chunk, chunk_document
 from kg_pipeline.documents import Document
 from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus
 from kg_pipeline.providers import CallStats
-from kg_pipeline.quality.concepts import PRF, match_concepts, merge_concepts, score_concepts
+from kg_pipeline.quality.concepts import (
+    PRF,
+    MatchLevel,
+    match_concepts,
+    merge_concepts,
+    score_concepts,
+)
 from kg_pipeline.quality.normalise import normalise_label
-from kg_pipeline.quality.report import build_quality_report, render_markdown
-from kg_pipeline.reference import Reference
-from kg_pipeline.schema import Concept, Extraction
+from kg_pipeline.quality.report import bootstrap_f1_interval, build_quality_report, render_markdown
+from kg_pipeline.reference import Reference, ReferenceRelationship
+from kg_pipeline.schema import Concept, Extraction, Instance, Relationship
+from kg_pipeline.vocabulary import BASE_VOCABULARY
 
 
 def concept(label: str, *terms: str, cid: str = "c") -> Concept:
@@ -65,52 +72,89 @@ def test_concepts_repeated_across_chunks_are_merged_by_label() -> None:
     assert [c.label for c in merged] == ["Oven", "flour"]
 
 
-def _record(document_id: str, status: ExtractionStatus, labels: list[str]) -> ChunkExtraction:
-    chunk = chunk_document(document_id, " ".join(labels) or "x")[0]
+def _record(
+    chunk: Chunk, status: ExtractionStatus, extraction: Extraction | None, **stats: object
+) -> ChunkExtraction:
     return ChunkExtraction(
         chunk_id=chunk.chunk_id,
-        document_id=document_id,
+        document_id=chunk.document_id,
         endpoint="ep",
         provider="ollama",
         model="m",
         vocabulary="base31",
         status=status,
-        extraction=Extraction(concepts=[concept(label) for label in labels])
-        if status is ExtractionStatus.VALID
-        else None,
-        stats=CallStats(wall_seconds=2.0, completion_tokens=100),
+        extraction=extraction,
+        stats=CallStats(wall_seconds=2.0, completion_tokens=100, **stats),
     )
 
 
-def test_report_scores_documents_and_counts_failed_chunks_as_invalid() -> None:
+def test_report_scores_concepts_relationships_quotes_and_validity_by_hand() -> None:
+    text_a = "The oven bakes bread. Flour feeds the starter."
+    ref_a = Reference(
+        concepts=[concept("oven", cid="r1"), concept("flour", cid="r2"), concept("starter", cid="r3")],
+        relationships=[
+            ReferenceRelationship(from_concept_id="r2", to_concept_id="r3", relationship_type="ENABLES", confidence=1),
+        ],
+    )  # fmt: skip
     doc_a = Document(
-        document_id="a/one",
-        category="a",
-        path="a/one.md",
-        text="t",
-        sha256="0",
-        reference=Reference(concepts=[concept("oven"), concept("flour"), concept("starter")]),
+        document_id="a/one", category="a", path="a/one.md", text=text_a, sha256="0", reference=ref_a
     )
-    doc_b = Document(document_id="b/two", category="b", path="b/two.md", text="t", sha256="1")
+    doc_b = Document(document_id="b/two", category="b", path="b/two.md", text="Tea.", sha256="1")
+    chunk_a = chunk_document("a/one", text_a)[0]
+    chunk_b = chunk_document("b/two", "Tea.")[0]
+    good = Extraction(
+        concepts=[concept("Ovens", cid="c1"), concept("bread", cid="c2"), concept("flour", cid="c3"), concept("starter", cid="c4")],
+        instances=[Instance(concept_id="c1", quote="The oven"), Instance(concept_id="c2", quote="fresh bread")],
+        relationships=[
+            Relationship(from_concept_id="c3", to_concept_id="c4", relationship_type="ENABLES", confidence=0.9),
+            Relationship(from_concept_id="c1", to_concept_id="c2", relationship_type="PRODUCES", confidence=0.8),
+        ],
+    )  # fmt: skip
     records = [
-        _record("a/one", ExtractionStatus.VALID, ["oven", "bread"]),
-        _record("a/one", ExtractionStatus.MALFORMED, []),
-        _record("b/two", ExtractionStatus.VALID, ["x"]),
+        _record(chunk_a, ExtractionStatus.VALID, good, repairs=["code_fence"]),
+        _record(chunk_a, ExtractionStatus.MALFORMED, None, parse_failure="schema"),
+        _record(chunk_b, ExtractionStatus.TRUNCATED, None),
     ]
-    report = build_quality_report([doc_a, doc_b], records, curated_baseline([doc_a, doc_b]))
-    # 2 of 3 chunks valid. a/one: predicted {oven, bread}, reference {oven, flour, starter}:
-    # TP 1, P 1/2, R 1/3, F1 = 2*(1/2)(1/3)/(5/6) = 0.4. b/two has no reference: unscored.
-    assert report.schema_valid_rate == pytest.approx(2 / 3)
-    assert report.micro == PRF(1, 2, 3)
-    assert report.micro.f1 == pytest.approx(0.4)
+    docs = [doc_a, doc_b]
+    report = build_quality_report(
+        docs, [chunk_a, chunk_b], records, curated_baseline(docs), BASE_VOCABULARY
+    )
+    # Validity over 3 chunks: 1 schema-valid (and repaired), parsed 2 (valid + schema mismatch),
+    # 1 truncated, 2 failed.
+    v = report.validity
+    assert (v.chunks, v.schema_valid, v.parsed, v.repaired, v.truncated, v.failed) == (
+        3,
+        1,
+        2,
+        1,
+        1,
+        2,
+    )
+    # a/one: candidate {oven, bread, flour, starter} vs reference {oven, flour, starter}: TP 3,
+    # P 3/4, R 3/3, F1 = 2*0.75*1/1.75 = 0.857.
+    assert report.micro(MatchLevel.EXACT) == PRF(3, 4, 3)
+    assert report.micro(MatchLevel.EXACT).f1 == pytest.approx(6 / 7)
+    # Relationships: flour->starter ENABLES matches; oven->bread has no reference: P 1/2, R 1/1.
+    assert report.relationships().prf == PRF(1, 2, 1)
+    assert report.relationships().type_accuracy == 1.0
+    # Quotes: "The oven" verbatim, "fresh bread" nowhere: precision 0.5, error rate 0.5.
+    assert (report.quotes.precision, report.quotes.error_rate) == (0.5, 0.5)
+    # Hallucination: flour and starter have no instance (2 of 4 concepts).
+    assert report.hallucinations.unsupported_concepts == 2
     assert report.unscored_documents == ["b/two"]
-    assert report.status_counts == {"valid": 2, "malformed": 1}
+    low, high = report.f1_interval[MatchLevel.EXACT]
+    assert low <= report.micro().f1 <= high
     markdown = render_markdown(report)
-    assert "| concept F1 (micro) | 0.400 |" in markdown
-    assert "malformed 1" in markdown
+    assert "| concept P / R / F1 (exact, micro) | 0.750 / 1.000 / 0.857" in markdown
+    assert "| parsed / repaired / truncated / failed | 2 / 1 / 1 / 2 |" in markdown
     assert "Measured against: curated references (1 documents" in markdown
+
+
+def test_bootstrap_interval_of_identical_documents_is_a_point() -> None:
+    # Every resample of three identical documents has F1 = 2*2/(4+4) = 0.5.
+    assert bootstrap_f1_interval([PRF(2, 4, 4)] * 3) == (0.5, 0.5)
 
 
 def test_report_without_records_says_what_to_materialize() -> None:
     with pytest.raises(ValueError, match="materialize `extractions`"):
-        build_quality_report([], [], curated_baseline([]))
+        build_quality_report([], [], [], curated_baseline([]), BASE_VOCABULARY)
