@@ -14,6 +14,7 @@ from kg_pipeline.chunking import Chunk
 from kg_pipeline.documents import Document
 from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus, extract_chunks
 from kg_pipeline.prompts import PROMPT_VERSION
+from kg_pipeline.quality.plots import plot_f1_by_category, plot_reliability
 from kg_pipeline.quality.report import (
     QualityReport,
     build_quality_report,
@@ -204,9 +205,13 @@ def build_extraction_assets(
         markdown = render_markdown(report)
         out = results_dir() / "quality" / f"{context.partition_key}.md"
         _write_atomically(out, markdown)
+        reliability = plot_reliability(report, out.with_suffix(".calibration.png"))
+        by_category = plot_f1_by_category(report, out.with_suffix(".f1_by_category.png"))
         context.add_output_metadata(
             {
                 "report": dg.MetadataValue.md(markdown),
+                "calibration_plot": dg.MetadataValue.path(str(reliability)),
+                "f1_by_category_plot": dg.MetadataValue.path(str(by_category)),
                 **summary_metrics(report),
                 "concept_precision_exact": report.micro().precision,
                 "concept_recall_exact": report.micro().recall,

@@ -25,6 +25,8 @@ class RelationshipScore:
     prf: PRF
     endpoint_matches: int  # candidate relationships whose endpoints matched a reference one
     type_matches: int  # of those, how many carry the reference's type
+    # (stated confidence, matched?) of every candidate relationship, for calibration.
+    outcomes: tuple[tuple[float, bool], ...] = ()
 
     @property
     def type_accuracy(self) -> float | None:
@@ -35,6 +37,7 @@ class RelationshipScore:
             self.prf + other.prf,
             self.endpoint_matches + other.endpoint_matches,
             self.type_matches + other.type_matches,
+            self.outcomes + other.outcomes,
         )
 
 
@@ -58,27 +61,38 @@ def score_relationships(
         if rel.direction_semantics is DirectionSemantics.BIDIRECTIONAL:
             by_ends.setdefault((rel.to_concept_id, rel.from_concept_id), []).append(rel)
     used: set[int] = set()  # a reference relationship is matched at most once
-    true_positives = endpoint_matches = type_matches = 0
-    for candidate in predicted:
-        ends = (
-            concept_map.get(candidate.from_concept_id),
-            concept_map.get(candidate.to_concept_id),
-        )
-        if ends[0] is None or ends[1] is None:
-            continue
-        candidates = by_ends.get((ends[0], ends[1]), [])
-        if not candidates:
-            continue
-        endpoint_matches += 1
-        same_type = [
-            r for r in candidates if _reference_type(r, type_field) == candidate.relationship_type
-        ]
-        if same_type:
-            type_matches += 1
-            fresh = [r for r in same_type if id(r) not in used]
-            if fresh:
-                used.add(id(fresh[0]))
-                true_positives += 1
+    outcomes = [
+        (c.confidence, _match_one(c, by_ends, concept_map, type_field, used)) for c in predicted
+    ]
     return RelationshipScore(
-        PRF(true_positives, len(predicted), len(reference)), endpoint_matches, type_matches
+        PRF(sum(m == "full" for _, m in outcomes), len(predicted), len(reference)),
+        endpoint_matches=sum(m in {"full", "type", "endpoints"} for _, m in outcomes),
+        type_matches=sum(m in {"full", "type"} for _, m in outcomes),
+        outcomes=tuple((confidence, m == "full") for confidence, m in outcomes),
     )
+
+
+def _match_one(
+    candidate: Relationship,
+    by_ends: dict[tuple[str, str], list[ReferenceRelationship]],
+    concept_map: dict[str, str],
+    type_field: TypeField,
+    used: set[int],
+) -> Literal["full", "type", "endpoints", "none"]:
+    """full: matched a reference relationship not matched before; type: endpoints and type right
+    but that reference relationship was already taken; endpoints: the type is wrong; none: the
+    reference has no such edge."""
+    ends = (concept_map.get(candidate.from_concept_id), concept_map.get(candidate.to_concept_id))
+    if ends[0] is None or ends[1] is None:
+        return "none"
+    edges = by_ends.get((ends[0], ends[1]), [])
+    if not edges:
+        return "none"
+    same_type = [r for r in edges if _reference_type(r, type_field) == candidate.relationship_type]
+    if not same_type:
+        return "endpoints"
+    fresh = [r for r in same_type if id(r) not in used]
+    if not fresh:
+        return "type"
+    used.add(id(fresh[0]))
+    return "full"

@@ -15,6 +15,7 @@ from kg_pipeline.chunking import Chunk
 from kg_pipeline.documents import Document
 from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus
 from kg_pipeline.merging import merge_extractions
+from kg_pipeline.quality.calibration import expected_calibration_error
 from kg_pipeline.quality.concepts import (
     PRF,
     Embedder,
@@ -282,6 +283,8 @@ def render_markdown(report: QualityReport) -> str:
         f"{_fmt(rel.prf.f1)} |",
         f"| relationship-type accuracy | {_fmt(rel.type_accuracy)} "
         f"({rel.type_matches}/{rel.endpoint_matches} endpoint matches) |",
+        f"| confidence calibration error (ECE, 10 bins) | "
+        f"{_fmt(expected_calibration_error(rel.outcomes))} |",
         f"| quotes verbatim / normalised / error rate | {_fmt(q.precision)} / "
         f"{_fmt(q.normalised_precision)} / {_fmt(q.error_rate)} |",
         f"| off-vocabulary types | {_rate(h.off_vocabulary_types, h.relationships)} |",
@@ -337,6 +340,7 @@ def summary_metrics(report: QualityReport) -> Mapping[str, float]:
         "relationship_type_accuracy": rel.type_accuracy if rel.type_accuracy is not None else 0.0,
         "quote_precision": report.quotes.precision or 0.0,
         "quote_error_rate": report.quotes.error_rate or 0.0,
+        "calibration_error": expected_calibration_error(rel.outcomes) or 0.0,
     }
     for level in report.levels:
         out[f"concept_f1_{level.value}"] = report.micro(level).f1

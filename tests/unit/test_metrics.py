@@ -129,3 +129,32 @@ def test_hallucinations_are_counted_by_kind() -> None:
     # "flour" (c2) has no instance (1).
     assert (counts.off_vocabulary_types, counts.dangling_relationships) == (1, 1)
     assert (counts.quotes_not_in_chunk, counts.unsupported_concepts) == (1, 1)
+
+
+def test_expected_calibration_error_by_hand() -> None:
+    from kg_pipeline.quality.calibration import expected_calibration_error, reliability_bins
+
+    # Bin [0.9, 1.0]: confidences 0.9, 1.0 (mean 0.95), one matched: accuracy 0.5, gap 0.45.
+    # Bin [0.2, 0.3): confidence 0.2, not matched: accuracy 0, gap 0.2.
+    # ECE = 2/3 * 0.45 + 1/3 * 0.2 = 0.3 + 0.0667 = 0.3667.
+    outcomes = [(0.9, True), (1.0, False), (0.2, False)]
+    assert expected_calibration_error(outcomes) == pytest.approx(0.3 + 0.2 / 3)
+    bins = reliability_bins(outcomes)
+    assert [b.count for b in bins] == [0, 0, 1, 0, 0, 0, 0, 0, 0, 2]
+    assert expected_calibration_error([]) is None
+
+
+def test_relationship_outcomes_feed_calibration() -> None:
+    reference = [rel("A", "B")]
+    predicted = [
+        Relationship(
+            from_concept_id="x", to_concept_id="y", relationship_type="CAUSES", confidence=0.9
+        ),
+        Relationship(
+            from_concept_id="x", to_concept_id="y", relationship_type="CAUSES", confidence=0.7
+        ),
+    ]
+    score = score_relationships(predicted, reference, {"x": "A", "y": "B"})
+    # The first takes the only reference edge; the duplicate finds it taken: not a match.
+    assert score.outcomes == ((0.9, True), (0.7, False))
+    assert (score.prf.true_positives, score.endpoint_matches, score.type_matches) == (1, 2, 2)

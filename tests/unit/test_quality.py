@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from kg_pipeline.baseline import curated_baseline
@@ -158,3 +160,24 @@ def test_bootstrap_interval_of_identical_documents_is_a_point() -> None:
 def test_report_without_records_says_what_to_materialize() -> None:
     with pytest.raises(ValueError, match="materialize `extractions`"):
         build_quality_report([], [], [], curated_baseline([]), BASE_VOCABULARY)
+
+
+def test_plots_are_written_as_png(tmp_path: Path) -> None:
+    from kg_pipeline.quality.plots import plot_f1_by_category, plot_reliability
+
+    text = "Flour feeds the starter."
+    ref = Reference(concepts=[concept("flour", cid="r1")])
+    doc = Document(
+        document_id="a/x", category="a", path="a/x.md", text=text, sha256="0", reference=ref
+    )
+    chunk = chunk_document("a/x", text)[0]
+    extraction = Extraction(
+        concepts=[concept("flour", cid="c1"), concept("starter", cid="c2")],
+        relationships=[Relationship(from_concept_id="c1", to_concept_id="c2", relationship_type="ENABLES", confidence=0.7)],
+    )  # fmt: skip
+    report = build_quality_report(
+        [doc], [chunk], [_record(chunk, ExtractionStatus.VALID, extraction)], curated_baseline([doc]), BASE_VOCABULARY
+    )  # fmt: skip
+    for plot, name in ((plot_reliability, "cal.png"), (plot_f1_by_category, "f1.png")):
+        path = plot(report, tmp_path / name)
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
