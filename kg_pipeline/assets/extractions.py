@@ -3,8 +3,9 @@
 import asyncio
 import os
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import dagster as dg
 from pydantic import Field
@@ -116,6 +117,56 @@ class QualityReportConfig(dg.Config):
         description="The vocabulary the extractions were made with, when it is not a packaged one "
         "(base31, kg60, kg90).",
     )
+    # The acceptance criteria of the plan this project carries out; a miss warns by default.
+    min_schema_valid_rate: float = Field(default=0.99, ge=0, le=1)
+    min_concept_f1: float = Field(default=0.90, ge=0, le=1)
+    min_relationship_type_accuracy: float = Field(default=0.90, ge=0, le=1)
+    max_quote_error_rate: float = Field(default=0.05, ge=0, le=1)
+    check_severity: Literal["WARN", "ERROR"] = "WARN"
+
+
+QUALITY_CHECKS = {
+    "schema_valid_check": "Share of chunks with schema-valid JSON >= min_schema_valid_rate.",
+    "concept_f1_check": "Concept F1 (most lenient match level) against the baseline >= "
+    "min_concept_f1.",
+    "relationship_type_accuracy_check": "Share of endpoint-matched relationships with the "
+    "baseline's type >= min_relationship_type_accuracy.",
+    "quote_error_check": "Share of quotes not found in their chunk < max_quote_error_rate.",
+}
+
+
+def quality_check_results(
+    report: QualityReport, config: QualityReportConfig
+) -> Iterator[dg.AssetCheckResult]:
+    severity = dg.AssetCheckSeverity(config.check_severity)
+    rel = report.relationships()
+    top = report.top_level
+    measured = {
+        "schema_valid_check": (report.schema_valid_rate, config.min_schema_valid_rate, ">="),
+        "concept_f1_check": (report.micro(top).f1, config.min_concept_f1, ">="),
+        "relationship_type_accuracy_check": (
+            rel.type_accuracy,
+            config.min_relationship_type_accuracy,
+            ">=",
+        ),
+        "quote_error_check": (report.quotes.error_rate, config.max_quote_error_rate, "<"),
+    }
+    for name, (value, threshold, relation) in measured.items():
+        if value is None:  # nothing to measure (no relationship matched, no quote given)
+            passed = False
+        else:
+            passed = value >= threshold if relation == ">=" else value < threshold
+        yield dg.AssetCheckResult(
+            check_name=name,
+            asset_key="quality_report",
+            passed=passed,
+            severity=severity,
+            metadata={
+                "value": value if value is not None else "n/a",
+                "threshold": f"{relation} {threshold}",
+                "measured_against": report.measured_against,
+            },
+        )
 
 
 def _report_vocabulary(
@@ -187,7 +238,15 @@ def build_extraction_assets(
         )
         return records
 
-    @dg.asset(group_name="evaluate", partitions_def=models, kinds={"python"})
+    @dg.asset(
+        group_name="evaluate",
+        partitions_def=models,
+        kinds={"python"},
+        check_specs=[
+            dg.AssetCheckSpec(name, asset="quality_report", description=description)
+            for name, description in QUALITY_CHECKS.items()
+        ],
+    )
     def quality_report(
         context: dg.AssetExecutionContext,
         config: QualityReportConfig,
@@ -195,7 +254,7 @@ def build_extraction_assets(
         chunks: list[Chunk],
         extractions: list[ChunkExtraction],
         baseline: Baseline,
-    ) -> QualityReport:
+    ) -> Iterator[dg.Output[QualityReport] | dg.AssetCheckResult]:
         """This model against the baseline (curated references or a recorded model): JSON
         validity, concept P/R/F1 at the exact and fuzzy levels with bootstrap intervals,
         relationship P/R/F1 and type accuracy, quote precision and hallucinations; per document,
@@ -207,8 +266,9 @@ def build_extraction_assets(
         _write_atomically(out, markdown)
         reliability = plot_reliability(report, out.with_suffix(".calibration.png"))
         by_category = plot_f1_by_category(report, out.with_suffix(".f1_by_category.png"))
-        context.add_output_metadata(
-            {
+        yield dg.Output(
+            report,
+            metadata={
                 "report": dg.MetadataValue.md(markdown),
                 "calibration_plot": dg.MetadataValue.path(str(reliability)),
                 "f1_by_category_plot": dg.MetadataValue.path(str(by_category)),
@@ -219,8 +279,8 @@ def build_extraction_assets(
                 "documents_scored": len(report.documents),
                 "measured_against": report.measured_against,
                 "report_file": dg.MetadataValue.path(str(out)),
-            }
+            },
         )
-        return report
+        yield from quality_check_results(report, config)
 
     return extractions, quality_report

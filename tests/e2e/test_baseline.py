@@ -133,3 +133,20 @@ def test_any_configured_endpoint_can_be_the_reference(tmp_path: Path, servers: A
     assert recorded.recording.endpoint == DEFAULT_ENDPOINT.name
     # Scored against itself: every concept matches.
     assert result.output_for_node("quality_report").micro().f1 == 1.0
+
+
+def test_acceptance_checks_warn_when_a_threshold_is_missed(tmp_path: Path, servers: Any) -> None:
+    local, cloud = servers
+    result = run(tmp_path, local, cloud, BaselineConfig(), key="sk-test")
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert set(checks) == {
+        "schema_valid_check", "concept_f1_check", "relationship_type_accuracy_check", "quote_error_check",
+    }  # fmt: skip
+    # Every chunk valid: 1.0 >= 0.99.
+    assert checks["schema_valid_check"].passed
+    # Concept F1 0.8 (see above) < 0.90: fails, as a warning.
+    assert not checks["concept_f1_check"].passed
+    assert checks["concept_f1_check"].severity == dg.AssetCheckSeverity.WARN
+    # No relationship and no quote to measure: reported as not passed, never as a silent pass.
+    assert not checks["relationship_type_accuracy_check"].passed
+    assert checks["quote_error_check"].metadata["value"].value == "n/a"
