@@ -15,9 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from scipy.sparse import vstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from kg_pipeline.quality.normalise import normalise_label
@@ -93,21 +95,35 @@ class FuzzySimilarity:
 
     IDF learnt from a handful of labels is noise, and would make a pair's score depend on the other
     concepts of its document; so the vectorizer is fitted once on every form of a whole evaluation
-    (all candidates and references), and the same pair scores the same throughout a report.
+    (all candidates and references), and the same pair scores the same throughout a report. Every
+    form's vector is computed once, at fitting.
     """
 
     def __init__(self, concepts: Sequence[Concept]) -> None:
         forms = sorted({f for c in concepts for f in concept_forms(c)}) or [""]
-        self._vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4)).fit(forms)
+        self._vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4))
+        self._vectors = self._vectorizer.fit_transform(forms).tocsr()  # rows are L2-normalised
+        self._row = {f: i for i, f in enumerate(forms)}
+
+    def _matrix(self, forms: list[str]) -> Any:
+        unseen = [f for f in forms if f not in self._row]
+        if unseen:  # a form outside the fitted evaluation: vectorise it on the spot
+            start = self._vectors.shape[0]
+            self._vectors = vstack([self._vectors, self._vectorizer.transform(unseen)]).tocsr()
+            self._row.update({f: start + i for i, f in enumerate(unseen)})
+        return self._vectors[[self._row[f] for f in forms]]
 
     def __call__(self, pred: list[list[str]], ref: list[list[str]]) -> np.ndarray:
-        forms = sorted({f for fs in pred + ref for f in fs})
-        vectors = self._vectorizer.transform(forms)
-        cosine = (vectors @ vectors.T).toarray()
-        index = {f: i for i, f in enumerate(forms)}
-        return np.array(
-            [[max(cosine[index[a], index[b]] for a in p for b in r) for r in ref] for p in pred]
+        """Best cosine over the pairs of forms of each (predicted, reference) concept pair."""
+        pred_flat = [f for fs in pred for f in fs]
+        ref_flat = [f for fs in ref for f in fs]
+        cosine = (self._matrix(pred_flat) @ self._matrix(ref_flat).T).toarray()
+        pred_starts = np.cumsum([0] + [len(fs) for fs in pred[:-1]])
+        ref_starts = np.cumsum([0] + [len(fs) for fs in ref[:-1]])
+        best: np.ndarray = np.maximum.reduceat(
+            np.maximum.reduceat(cosine, pred_starts, axis=0), ref_starts, axis=1
         )
+        return best
 
 
 def similarity_matrix(

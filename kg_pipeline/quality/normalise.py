@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _SPACE = re.compile(r"\s+")
 
@@ -26,6 +27,7 @@ def _singular(token: str) -> str:
     return token
 
 
+@lru_cache(maxsize=65536)  # scoring normalises the same labels again and again
 def normalise_label(label: str) -> str:
     text = unicodedata.normalize("NFKC", label).casefold()
     text = "".join(" " if unicodedata.category(ch).startswith("P") else ch for ch in text)
