@@ -72,12 +72,23 @@ def synthetic_document(
     labels = list(dict.fromkeys(label(rng) for _ in range(40)))[:30]
     text = ". ".join(labels) + "."
     reference = Reference(
-        concepts=[Concept(concept_id=f"r{i}", label=lab, description="", search_terms=[]) for i, lab in enumerate(labels)],
+        concepts=[
+            Concept(concept_id=f"r{i}", label=lab, description="", search_terms=[])
+            for i, lab in enumerate(labels)
+        ],
         relationships=[
-            ReferenceRelationship(from_concept_id=f"r{a}", to_concept_id=f"r{b}", relationship_type=rng.choice(TYPES), confidence=1.0)
-            for a, b in {(rng.randrange(len(labels)), rng.randrange(len(labels))) for _ in range(40)} if a != b
+            ReferenceRelationship(
+                from_concept_id=f"r{a}",
+                to_concept_id=f"r{b}",
+                relationship_type=rng.choice(TYPES),
+                confidence=1.0,
+            )
+            for a, b in {
+                (rng.randrange(len(labels)), rng.randrange(len(labels))) for _ in range(40)
+            }
+            if a != b
         ][:30],
-    )  # fmt: skip
+    )
     document = Document(
         document_id=doc_id,
         category="synthetic",
@@ -89,30 +100,52 @@ def synthetic_document(
     chunks, records = [], []
     for part in range(3):  # three chunks of 10 concepts and 10 relationships
         chunk = Chunk(
-            chunk_id=f"{doc_id}#{part:03d}", document_id=doc_id, index=part, text=text,
-            start_char=0, end_char=len(text), start_word=0, end_word=1,
-        )  # fmt: skip
+            chunk_id=f"{doc_id}#{part:03d}",
+            document_id=doc_id,
+            index=part,
+            text=text,
+            start_char=0,
+            end_char=len(text),
+            start_word=0,
+            end_word=1,
+        )
         own = labels[part * 10 : part * 10 + 10]
         cand_labels = [
-            lab if rng.random() < 0.6 else (lab + "s" if rng.random() < 0.5 else label(rng)) for lab in own
-        ]  # fmt: skip
+            lab if rng.random() < 0.6 else (lab + "s" if rng.random() < 0.5 else label(rng))
+            for lab in own
+        ]
         extraction = Extraction(
-            concepts=[Concept(concept_id=f"c{i}", label=lab, description="", search_terms=[]) for i, lab in enumerate(cand_labels)],
-            instances=[Instance(concept_id=f"c{i}", quote=lab) for i, lab in enumerate(cand_labels)],
+            concepts=[
+                Concept(concept_id=f"c{i}", label=lab, description="", search_terms=[])
+                for i, lab in enumerate(cand_labels)
+            ],
+            instances=[
+                Instance(concept_id=f"c{i}", quote=lab) for i, lab in enumerate(cand_labels)
+            ],
             relationships=[
-                Relationship(from_concept_id=f"c{rng.randrange(10)}", to_concept_id=f"c{rng.randrange(10)}",
-                             relationship_type=rng.choice(TYPES), confidence=rng.random())
+                Relationship(
+                    from_concept_id=f"c{rng.randrange(10)}",
+                    to_concept_id=f"c{rng.randrange(10)}",
+                    relationship_type=rng.choice(TYPES),
+                    confidence=rng.random(),
+                )
                 for _ in range(10)
             ],
-        )  # fmt: skip
+        )
         chunks.append(chunk)
         records.append(
             ChunkExtraction(
-                chunk_id=chunk.chunk_id, document_id=doc_id, endpoint="bench", provider="vllm",
-                model="bench", vocabulary="base31", status=ExtractionStatus.VALID,
-                extraction=extraction, stats=CallStats(wall_seconds=1.0, completion_tokens=500),
+                chunk_id=chunk.chunk_id,
+                document_id=doc_id,
+                endpoint="bench",
+                provider="vllm",
+                model="bench",
+                vocabulary="base31",
+                status=ExtractionStatus.VALID,
+                extraction=extraction,
+                stats=CallStats(wall_seconds=1.0, completion_tokens=500),
             )
-        )  # fmt: skip
+        )
     return document, chunks, records
 
 
@@ -137,16 +170,25 @@ def main() -> None:
         timings.append(time.perf_counter() - started)
     result = {
         "documents": args.documents,
-        "reference_concepts_per_document": statistics.fmean(len(d.reference.concepts) for d in docs if d.reference),
-        "reference_relationships_per_document": statistics.fmean(len(d.reference.relationships) for d in docs if d.reference),
-        "candidate_concepts_per_document": statistics.fmean(d.concepts[report.top_level].predicted for d in report.documents),
+        "reference_concepts_per_document": statistics.fmean(
+            len(d.reference.concepts) for d in docs if d.reference
+        ),
+        "reference_relationships_per_document": statistics.fmean(
+            len(d.reference.relationships) for d in docs if d.reference
+        ),
+        "candidate_concepts_per_document": statistics.fmean(
+            d.concepts[report.top_level].predicted for d in report.documents
+        ),
         "seconds": timings,
         "seconds_best": min(timings),
         "seconds_median": statistics.median(timings),
         "concept_f1_exact": report.micro().f1,
         "concept_f1_fuzzy": report.micro(report.top_level).f1,
-        "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine()},
-    }  # fmt: skip
+        "machine": {
+            "python": platform.python_version(),
+            "processor": platform.processor() or platform.machine(),
+        },
+    }
     out = Path(__file__).with_name("results") / "scoring.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
