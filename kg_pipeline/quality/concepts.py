@@ -168,8 +168,17 @@ def match_concepts(
         return []
     similarity = similarity_matrix(predicted, reference, level, embedder, fuzzy)
     weight = np.where(similarity > 0, 1.0 + _TIE_BREAK * similarity, 0.0)
-    rows, cols = linear_sum_assignment(weight, maximize=True)
-    return [(int(i), int(j)) for i, j in zip(rows, cols, strict=True) if weight[i, j] > 0]
+    # Solve in label order, so that among equally good assignments the one chosen does not
+    # depend on the order in which a model happened to list its concepts.
+    pred_order = sorted(range(len(predicted)), key=lambda i: _sort_key(predicted[i]))
+    ref_order = sorted(range(len(reference)), key=lambda j: _sort_key(reference[j]))
+    rows, cols = linear_sum_assignment(weight[np.ix_(pred_order, ref_order)], maximize=True)
+    pairs = [(pred_order[r], ref_order[c]) for r, c in zip(rows, cols, strict=True)]
+    return sorted((i, j) for i, j in pairs if weight[i, j] > 0)
+
+
+def _sort_key(concept: Concept) -> tuple[str, ...]:
+    return (*concept_forms(concept), concept.label, concept.description)
 
 
 def score_concepts(
