@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from kg_pipeline.assets.automation import build_automation
 from kg_pipeline.assets.baseline import (
     CLOUD_BASELINE_KEY,
     build_baseline_asset,
@@ -27,9 +28,15 @@ extraction_job = dg.define_asset_job(
     "endpoint.",
 )
 
+nightly_quality_benchmark, endpoint_config_sensor = build_automation(
+    extraction_job, [e.name for e in ENDPOINTS]
+)
+
 defs = dg.Definitions(
     assets=ASSETS,
     jobs=[extraction_job],
+    schedules=[nightly_quality_benchmark],
+    sensors=[endpoint_config_sensor],
     resources={resource_key(e.name): ModelEndpoint.from_entry(e) for e in ENDPOINTS}
     | {CLOUD_BASELINE_KEY: cloud_baseline_endpoint()},
 )
