@@ -201,7 +201,7 @@ def _finish_import(
     click.echo(
         "next: extract with this vocabulary, e.g. dagster asset materialize -m "
         f"kg_pipeline.definitions --select '*' with documents.corpus_dir={target} and "
-        f"extractions.vocabulary_file={target / VOCABULARY_FILE}"
+        f"extractions.vocabulary={target / VOCABULARY_FILE}"
     )
 
 

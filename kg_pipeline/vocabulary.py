@@ -127,3 +127,12 @@ def load_vocabulary(path: str | Path) -> Vocabulary:
         categories=categories,
         refines={str(k).upper(): str(v).upper() for k, v in refines.items()},
     )
+
+
+def resolve_vocabulary(spec: str | None) -> Vocabulary:
+    """A packaged vocabulary by name (base31, kg60, kg90), a JSON file by path, or base31."""
+    if not spec:
+        return BASE_VOCABULARY
+    if (_PACKAGED / f"{spec}.json").is_file() or spec == BASE_VOCABULARY.name:
+        return named_vocabulary(spec)
+    return load_vocabulary(spec)

@@ -20,7 +20,7 @@ from kg_pipeline.documents import Document
 from kg_pipeline.extraction import ExtractionStatus
 from kg_pipeline.prompts import PROMPT_VERSION
 from kg_pipeline.resources import ModelEndpoint, resource_key
-from kg_pipeline.vocabulary import BASE_VOCABULARY, load_vocabulary
+from kg_pipeline.vocabulary import resolve_vocabulary
 
 CLOUD_BASELINE_KEY = "cloud_baseline"
 
@@ -54,8 +54,8 @@ class BaselineConfig(dg.Config):
         description="Record a new version even when one with the same model, prompt and chunks "
         "exists (earlier versions are kept).",
     )
-    vocabulary_file: str | None = Field(
-        default=None, description="Same as the extractions' vocabulary_file."
+    vocabulary: str | None = Field(
+        default=None, description="Same as the extractions' vocabulary (name or file)."
     )
 
 
@@ -110,9 +110,7 @@ def _recorded_baseline(
     endpoint: ModelEndpoint,
     chunks: list[Chunk],
 ) -> Baseline:
-    vocabulary = (
-        load_vocabulary(config.vocabulary_file) if config.vocabulary_file else BASE_VOCABULARY
-    )
+    vocabulary = resolve_vocabulary(config.vocabulary)
     store = BaselineStore(results_dir() / "baselines")
     fingerprint = chunks_fingerprint(chunks)
     version = (

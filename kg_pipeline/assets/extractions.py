@@ -27,8 +27,8 @@ from kg_pipeline.vocabulary import (
     BASE_VOCABULARY,
     Vocabulary,
     VocabularyError,
-    load_vocabulary,
     named_vocabulary,
+    resolve_vocabulary,
 )
 
 # Every endpoint shares this pool: with the default limit of 1 (dagster.yaml), two runs never
@@ -52,8 +52,9 @@ class ExtractionsConfig(dg.Config):
     max_chunks: int | None = Field(
         default=None, ge=1, description="Extract only the first N chunks (smoke runs)."
     )
-    vocabulary_file: str | None = Field(
-        default=None, description="JSON vocabulary file; default: the 31 base types."
+    vocabulary: str | None = Field(
+        default=None,
+        description="base31 (default), kg60, kg90, or the path of a JSON vocabulary file.",
     )
 
 
@@ -112,10 +113,10 @@ def _records_table(records: list[ChunkExtraction]) -> str:
 
 
 class QualityReportConfig(dg.Config):
-    vocabulary_file: str | None = Field(
+    vocabulary: str | None = Field(
         default=None,
-        description="The vocabulary the extractions were made with, when it is not a packaged one "
-        "(base31, kg60, kg90).",
+        description="The vocabulary the extractions were made with (name or file); default: the "
+        "one named in the extraction records.",
     )
     # The acceptance criteria of the plan this project carries out; a miss warns by default.
     min_schema_valid_rate: float = Field(default=0.99, ge=0, le=1)
@@ -172,15 +173,15 @@ def quality_check_results(
 def _report_vocabulary(
     context: dg.AssetExecutionContext, config: QualityReportConfig, records: list[ChunkExtraction]
 ) -> Vocabulary:
-    if config.vocabulary_file:
-        return load_vocabulary(config.vocabulary_file)
+    if config.vocabulary:
+        return resolve_vocabulary(config.vocabulary)
     name = records[0].vocabulary if records else BASE_VOCABULARY.name
     try:
         return named_vocabulary(name)
     except VocabularyError:
         context.log.warning(
             f"extractions used vocabulary {name!r}, which is not packaged; set "
-            "quality_report.vocabulary_file to count off-vocabulary types against it"
+            "quality_report.vocabulary to count off-vocabulary types against it"
         )
         return BASE_VOCABULARY
 
@@ -206,9 +207,7 @@ def build_extraction_assets(
         """One extraction record per chunk for the partition's model endpoint: the validated
         Extraction, or the failure with the raw model output kept; with call statistics."""
         endpoint: ModelEndpoint = getattr(context.resources, resource_key(context.partition_key))
-        vocabulary = (
-            load_vocabulary(config.vocabulary_file) if config.vocabulary_file else BASE_VOCABULARY
-        )
+        vocabulary = resolve_vocabulary(config.vocabulary)
         selected = chunks[: config.max_chunks] if config.max_chunks else chunks
         context.log.info(
             f"extracting {len(selected)} chunks with {endpoint.model} at {endpoint.base_url} "

@@ -9,6 +9,7 @@ from kg_pipeline.vocabulary import (
     VocabularyError,
     load_vocabulary,
     named_vocabulary,
+    resolve_vocabulary,
 )
 
 
@@ -72,3 +73,11 @@ def test_a_refinement_onto_a_non_base_type_is_rejected() -> None:
 def test_an_unknown_vocabulary_name_lists_the_known_ones() -> None:
     with pytest.raises(VocabularyError, match="kg60, kg90"):
         named_vocabulary("kg45")
+
+
+def test_a_vocabulary_is_named_or_given_by_file(tmp_path: Path) -> None:
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps(["LOCATED_IN"]))
+    assert resolve_vocabulary(None) is BASE_VOCABULARY
+    assert len(resolve_vocabulary("kg90")) == 90
+    assert resolve_vocabulary(str(path)).types == ("LOCATED_IN",)
