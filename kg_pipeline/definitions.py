@@ -12,18 +12,18 @@ from kg_pipeline.assets.baseline import (
     cloud_baseline_endpoint,
 )
 from kg_pipeline.assets.corpus import chunks, documents
-from kg_pipeline.assets.extractions import build_extraction_assets
+from kg_pipeline.assets.extractions import build_extraction_assets, model_comparison
 from kg_pipeline.endpoints import load_endpoints
 from kg_pipeline.resources import ModelEndpoint, resource_key
 
 ENDPOINTS = load_endpoints()
 extractions, quality_report = build_extraction_assets([e.name for e in ENDPOINTS])
 baseline = build_baseline_asset([e.name for e in ENDPOINTS])
-ASSETS = [documents, chunks, extractions, baseline, quality_report]
+ASSETS = [documents, chunks, extractions, baseline, quality_report, model_comparison]
 
 extraction_job = dg.define_asset_job(
     name="extraction_job",
-    selection=ASSETS,
+    selection=[documents, chunks, extractions, baseline, quality_report],
     description="documents -> chunks -> extractions + baseline -> quality_report for one model "
     "endpoint.",
 )

@@ -11,7 +11,9 @@ from kg_pipeline.resources import ModelEndpoint, resource_key
 
 def test_definitions_load_with_every_stage_and_the_main_job() -> None:
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {"documents", "chunks", "extractions", "baseline", "quality_report"}
+    assert keys == {
+        "documents", "chunks", "extractions", "baseline", "quality_report", "model_comparison",
+    }  # fmt: skip
     job = defs.resolve_job_def("extraction_job")
     assert job.partitions_def is not None
     assert job.partitions_def.get_partition_keys() == [DEFAULT_ENDPOINT.name]

@@ -15,6 +15,7 @@ from kg_pipeline.chunking import Chunk
 from kg_pipeline.documents import Document
 from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus, extract_chunks
 from kg_pipeline.prompts import PROMPT_VERSION
+from kg_pipeline.quality.comparison import ModelRow, compare_models, render_comparison
 from kg_pipeline.quality.plots import plot_f1_by_category, plot_reliability
 from kg_pipeline.quality.report import (
     QualityReport,
@@ -263,6 +264,7 @@ def build_extraction_assets(
         markdown = render_markdown(report)
         out = results_dir() / "quality" / f"{context.partition_key}.md"
         _write_atomically(out, markdown)
+        _write_atomically(out.with_suffix(".json"), report.model_dump_json())
         reliability = plot_reliability(report, out.with_suffix(".calibration.png"))
         by_category = plot_f1_by_category(report, out.with_suffix(".f1_by_category.png"))
         yield dg.Output(
@@ -283,3 +285,27 @@ def build_extraction_assets(
         yield from quality_check_results(report, config)
 
     return extractions, quality_report
+
+
+@dg.asset(group_name="evaluate", kinds={"python"}, deps=["quality_report"])
+def model_comparison(context: dg.AssetExecutionContext) -> list[ModelRow]:
+    """Quality against speed for every model with a measured quality report (results/quality/);
+    models on the quality/speed frontier are the ones worth choosing between."""
+    reports = [
+        QualityReport.model_validate_json(path.read_text(encoding="utf-8"))
+        for path in sorted((results_dir() / "quality").glob("*.json"))
+    ]
+    if not reports:
+        raise dg.Failure("no quality report measured yet; materialize quality_report first")
+    rows = compare_models(reports)
+    markdown = render_comparison(rows)
+    out = results_dir() / "model_comparison.md"
+    _write_atomically(out, markdown)
+    context.add_output_metadata(
+        {
+            "comparison": dg.MetadataValue.md(markdown),
+            "models": len(rows),
+            "comparison_file": dg.MetadataValue.path(str(out)),
+        }
+    )
+    return rows

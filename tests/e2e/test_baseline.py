@@ -11,7 +11,14 @@ import pytest
 from kg_pipeline.assets.baseline import CLOUD_BASELINE_KEY, BaselineConfig
 from kg_pipeline.assets.corpus import DocumentsConfig
 from kg_pipeline.baseline import Baseline
-from kg_pipeline.definitions import baseline, chunks, documents, extractions, quality_report
+from kg_pipeline.definitions import (
+    baseline,
+    chunks,
+    documents,
+    extractions,
+    model_comparison,
+    quality_report,
+)
 from kg_pipeline.endpoints import DEFAULT_ENDPOINT
 from kg_pipeline.quality.report import QualityReport
 from kg_pipeline.resources import ModelEndpoint, resource_key
@@ -150,3 +157,13 @@ def test_acceptance_checks_warn_when_a_threshold_is_missed(tmp_path: Path, serve
     # No relationship and no quote to measure: reported as not passed, never as a silent pass.
     assert not checks["relationship_type_accuracy_check"].passed
     assert checks["quote_error_check"].metadata["value"].value == "n/a"
+
+
+def test_model_comparison_reads_the_measured_reports(tmp_path: Path, servers: Any) -> None:
+    local, cloud = servers
+    run(tmp_path, local, cloud, BaselineConfig(), key="sk-test")
+    result = dg.materialize([model_comparison])
+    rows = result.output_for_node("model_comparison")
+    assert [(r.endpoint, r.pareto) for r in rows] == [(DEFAULT_ENDPOINT.name, True)]
+    assert rows[0].concept_f1 == pytest.approx(0.8)
+    assert "| small |" in (tmp_path / "results" / "model_comparison.md").read_text()
