@@ -15,6 +15,7 @@ from kg_pipeline.chunking import Chunk
 from kg_pipeline.documents import Document
 from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus, extract_chunks
 from kg_pipeline.prompts import PROMPT_VERSION
+from kg_pipeline.providers.embeddings import HTTPEmbedder
 from kg_pipeline.quality.comparison import ModelRow, compare_models, render_comparison
 from kg_pipeline.quality.plots import plot_f1_by_category, plot_reliability
 from kg_pipeline.quality.report import (
@@ -118,6 +119,14 @@ class QualityReportConfig(dg.Config):
         default=None,
         description="The vocabulary the extractions were made with (name or file); default: the "
         "one named in the extraction records.",
+    )
+    embedding_base_url: str | None = Field(
+        default=None,
+        description="Embedding server for embedding-level concept matching (off when unset).",
+    )
+    embedding_model: str = Field(default="nomic-embed-text", description="Embedding model name.")
+    embedding_api: Literal["ollama", "openai"] = Field(
+        default="openai", description="ollama: /api/embed; openai: /v1/embeddings."
     )
     # The acceptance criteria of the plan this project carries out; a miss warns by default.
     min_schema_valid_rate: float = Field(default=0.99, ge=0, le=1)
@@ -260,7 +269,18 @@ def build_extraction_assets(
         relationship P/R/F1 and type accuracy, quote precision and hallucinations; per document,
         category and corpus (definitions in kg_pipeline/quality/)."""
         vocabulary = _report_vocabulary(context, config, extractions)
-        report = build_quality_report(documents, chunks, extractions, baseline, vocabulary)
+        embedder = (
+            HTTPEmbedder(config.embedding_base_url, config.embedding_model, config.embedding_api)
+            if config.embedding_base_url
+            else None
+        )
+        try:
+            report = build_quality_report(
+                documents, chunks, extractions, baseline, vocabulary, embedder
+            )
+        finally:
+            if embedder is not None:
+                embedder.close()
         markdown = render_markdown(report)
         out = results_dir() / "quality" / f"{context.partition_key}.md"
         _write_atomically(out, markdown)
