@@ -68,8 +68,16 @@ class HTTPStatusUnavailable(ProviderUnavailable):
         self.body = body
 
 
-def finish(content: str, stats: CallStats, truncated: bool) -> ProviderResult:
+def finish(content: str, stats: CallStats, truncated: bool, thinking: str = "") -> ProviderResult:
     """Validate the answer; a truncated or invalid one raises with its stats (raw text kept)."""
+    if not content.strip() and thinking:
+        # Reasoning models (gpt-oss) can spend the whole budget thinking; their thoughts are
+        # not the answer, however JSON-like they look.
+        raise MalformedOutput(
+            "the model answered only in its thinking/reasoning channel (empty content); lower "
+            "thinking_mode or raise max_output_tokens",
+            stats,
+        )
     if truncated:
         raise TruncatedOutput(
             f"generation hit the output budget ({stats.completion_tokens} tokens) before the "

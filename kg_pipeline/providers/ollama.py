@@ -10,7 +10,6 @@ from kg_pipeline.prompts import PromptMessages
 from kg_pipeline.providers.base import (
     CallStats,
     EndpointSettings,
-    MalformedOutput,
     ProviderResult,
     ThinkingMode,
     TruncatedOutput,
@@ -101,14 +100,7 @@ class OllamaProvider:
                 "model's tokenizer; lower max_output_tokens or shorten the chunks",
                 stats,
             )
-        if not content.strip() and thinking:
-            # gpt-oss can spend the whole budget reasoning; its thoughts are not the answer.
-            raise MalformedOutput(
-                "the model answered only in its thinking channel (empty content); lower "
-                "thinking_mode or raise max_output_tokens",
-                stats,
-            )
-        return finish(content, stats, truncated=stats.finish_reason == "length")
+        return finish(content, stats, stats.finish_reason == "length", thinking)
 
     async def list_models(self) -> list[str]:
         body, _ = await request_json(self._client, "GET", "/api/tags")

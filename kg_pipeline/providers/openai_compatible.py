@@ -15,7 +15,6 @@ from kg_pipeline.prompts import PromptMessages
 from kg_pipeline.providers.base import (
     CallStats,
     EndpointSettings,
-    MalformedOutput,
     ProviderResult,
     StructuredOutputDialect,
     ThinkingMode,
@@ -127,13 +126,7 @@ class OpenAICompatibleProvider:
             }
             | {"response_format": payload["response_format"]["type"]},
         )
-        if not content.strip() and reasoning:
-            raise MalformedOutput(
-                "the model answered only with reasoning (empty content); lower thinking_mode "
-                "or raise max_output_tokens",
-                stats,
-            )
-        return finish(content, stats, truncated=stats.finish_reason == "length")
+        return finish(content, stats, stats.finish_reason == "length", reasoning)
 
     async def list_models(self) -> list[str]:
         body, _ = await request_json(self._client, "GET", "/v1/models")

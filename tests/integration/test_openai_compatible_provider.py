@@ -125,7 +125,7 @@ def test_reasoning_without_content_is_a_failure() -> None:
         server.reply(
             "POST", "/v1/chat/completions", completion("", reasoning_content="thinking...")
         )
-        with pytest.raises(MalformedOutput, match="only with reasoning"):
+        with pytest.raises(MalformedOutput, match="only in its thinking/reasoning channel"):
             extract(provider(server, thinking_mode="medium"))
         assert server.requests[0].body["reasoning_effort"] == "medium"
 
