@@ -12,12 +12,16 @@ from kg_pipeline.assets.baseline import (
     cloud_baseline_endpoint,
 )
 from kg_pipeline.assets.corpus import chunks, documents
-from kg_pipeline.assets.extractions import build_extraction_assets, model_comparison
+from kg_pipeline.assets.extractions import build_extractions_asset
+from kg_pipeline.assets.quality import build_quality_report_asset, model_comparison
 from kg_pipeline.endpoints import load_endpoints
 from kg_pipeline.resources import ModelEndpoint, resource_key
 
 ENDPOINTS = load_endpoints()
-extractions, quality_report = build_extraction_assets([e.name for e in ENDPOINTS])
+# One partition per model endpoint: each endpoint's extractions and report stand on their own.
+model_partitions = dg.StaticPartitionsDefinition([e.name for e in ENDPOINTS])
+extractions = build_extractions_asset(model_partitions)
+quality_report = build_quality_report_asset(model_partitions)
 baseline = build_baseline_asset([e.name for e in ENDPOINTS])
 ASSETS = [documents, chunks, extractions, baseline, quality_report, model_comparison]
 

@@ -1,37 +1,19 @@
-"""`extractions` (one partition per model endpoint) and `quality_report` over them."""
+"""`extractions`: one set of chunk extraction records per model endpoint."""
 
 import asyncio
 import os
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
-from kg_pipeline.baseline import Baseline
 from kg_pipeline.chunking import Chunk
-from kg_pipeline.documents import Document
 from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus, extract_chunks
 from kg_pipeline.prompts import PROMPT_VERSION
-from kg_pipeline.providers.embeddings import HTTPEmbedder
-from kg_pipeline.quality.comparison import ModelRow, compare_models, render_comparison
-from kg_pipeline.quality.plots import plot_f1_by_category, plot_reliability
-from kg_pipeline.quality.report import (
-    QualityReport,
-    build_quality_report,
-    render_markdown,
-    summary_metrics,
-)
 from kg_pipeline.resources import ModelEndpoint, resource_key
-from kg_pipeline.vocabulary import (
-    BASE_VOCABULARY,
-    Vocabulary,
-    VocabularyError,
-    named_vocabulary,
-    resolve_vocabulary,
-)
+from kg_pipeline.vocabulary import Vocabulary, resolve_vocabulary
 
 # Every endpoint shares this pool: with the default limit of 1 (dagster.yaml), two runs never
 # drive model servers at once on a single-machine deployment. Per-GPU pools come with the fleet.
@@ -43,7 +25,8 @@ def results_dir() -> Path:
     return Path(os.environ.get("KG_RESULTS_DIR", "results"))
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str) -> None:
+    """Readers never see a half-written file, and a re-run replaces rather than appends."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(path.suffix + ".partial")
     partial.write_text(text, encoding="utf-8")
@@ -114,95 +97,11 @@ def _records_table(records: list[ChunkExtraction]) -> str:
     return "\n".join(rows)
 
 
-class QualityReportConfig(dg.Config):
-    vocabulary: str | None = Field(
-        default=None,
-        description="The vocabulary the extractions were made with (name or file); default: the "
-        "one named in the extraction records.",
-    )
-    embedding_base_url: str | None = Field(
-        default=None,
-        description="Embedding server for embedding-level concept matching (off when unset).",
-    )
-    embedding_model: str = Field(default="nomic-embed-text", description="Embedding model name.")
-    embedding_api: Literal["ollama", "openai"] = Field(
-        default="openai", description="ollama: /api/embed; openai: /v1/embeddings."
-    )
-    # The acceptance criteria of the plan this project carries out; a miss warns by default.
-    min_schema_valid_rate: float = Field(default=0.99, ge=0, le=1)
-    min_concept_f1: float = Field(default=0.90, ge=0, le=1)
-    min_relationship_type_accuracy: float = Field(default=0.90, ge=0, le=1)
-    max_quote_error_rate: float = Field(default=0.05, ge=0, le=1)
-    check_severity: Literal["WARN", "ERROR"] = "WARN"
-
-
-QUALITY_CHECKS = {
-    "schema_valid_check": "Share of chunks with schema-valid JSON >= min_schema_valid_rate.",
-    "concept_f1_check": "Concept F1 (most lenient match level) against the baseline >= "
-    "min_concept_f1.",
-    "relationship_type_accuracy_check": "Share of endpoint-matched relationships with the "
-    "baseline's type >= min_relationship_type_accuracy.",
-    "quote_error_check": "Share of quotes not found in their chunk < max_quote_error_rate.",
-}
-
-
-def quality_check_results(
-    report: QualityReport, config: QualityReportConfig
-) -> Iterator[dg.AssetCheckResult]:
-    severity = dg.AssetCheckSeverity(config.check_severity)
-    rel = report.relationships()
-    top = report.top_level
-    measured = {
-        "schema_valid_check": (report.schema_valid_rate, config.min_schema_valid_rate, ">="),
-        "concept_f1_check": (report.micro(top).f1, config.min_concept_f1, ">="),
-        "relationship_type_accuracy_check": (
-            rel.type_accuracy,
-            config.min_relationship_type_accuracy,
-            ">=",
-        ),
-        "quote_error_check": (report.quotes.error_rate, config.max_quote_error_rate, "<"),
-    }
-    for name, (value, threshold, relation) in measured.items():
-        if value is None:  # nothing to measure (no relationship matched, no quote given)
-            passed = False
-        else:
-            passed = value >= threshold if relation == ">=" else value < threshold
-        yield dg.AssetCheckResult(
-            check_name=name,
-            asset_key="quality_report",
-            passed=passed,
-            severity=severity,
-            metadata={
-                "value": value if value is not None else "n/a",
-                "threshold": f"{relation} {threshold}",
-                "measured_against": report.measured_against,
-            },
-        )
-
-
-def _report_vocabulary(
-    context: dg.AssetExecutionContext, config: QualityReportConfig, records: list[ChunkExtraction]
-) -> Vocabulary:
-    if config.vocabulary:
-        return resolve_vocabulary(config.vocabulary)
-    name = records[0].vocabulary if records else BASE_VOCABULARY.name
-    try:
-        return named_vocabulary(name)
-    except VocabularyError:
-        context.log.warning(
-            f"extractions used vocabulary {name!r}, which is not packaged; set "
-            "quality_report.vocabulary to count off-vocabulary types against it"
-        )
-        return BASE_VOCABULARY
-
-
-def build_extraction_assets(
-    endpoint_names: list[str],
-) -> tuple[dg.AssetsDefinition, dg.AssetsDefinition]:
-    """`extractions` and `quality_report`, partitioned by endpoint name (one partition per model
-    endpoint), built from the configured endpoints at load time."""
-    models = dg.StaticPartitionsDefinition(endpoint_names)
-    endpoint_keys = {resource_key(name) for name in endpoint_names}
+def build_extractions_asset(
+    models: dg.StaticPartitionsDefinition,
+) -> dg.AssetsDefinition:
+    """`extractions`, one partition per configured model endpoint (each its own resource)."""
+    endpoint_keys = {resource_key(name) for name in models.get_partition_keys()}
 
     @dg.asset(
         group_name="extract",
@@ -225,7 +124,7 @@ def build_extraction_assets(
         )
         records = run_extraction(context, endpoint, selected, vocabulary)
         out = results_dir() / "extractions" / f"{context.partition_key}.jsonl"
-        _write_atomically(out, "".join(r.model_dump_json() + "\n" for r in records))
+        write_atomically(out, "".join(r.model_dump_json() + "\n" for r in records))
         statuses = Counter(r.status.value for r in records)
         seconds = [r.stats.wall_seconds for r in records if r.stats]
         tokens = [r.stats.completion_tokens or 0 for r in records if r.stats]
@@ -247,85 +146,4 @@ def build_extraction_assets(
         )
         return records
 
-    @dg.asset(
-        group_name="evaluate",
-        partitions_def=models,
-        kinds={"python"},
-        check_specs=[
-            dg.AssetCheckSpec(name, asset="quality_report", description=description)
-            for name, description in QUALITY_CHECKS.items()
-        ],
-    )
-    def quality_report(
-        context: dg.AssetExecutionContext,
-        config: QualityReportConfig,
-        documents: list[Document],
-        chunks: list[Chunk],
-        extractions: list[ChunkExtraction],
-        baseline: Baseline,
-    ) -> Iterator[dg.Output[QualityReport] | dg.AssetCheckResult]:
-        """This model against the baseline (curated references or a recorded model): JSON
-        validity, concept P/R/F1 at the exact and fuzzy levels with bootstrap intervals,
-        relationship P/R/F1 and type accuracy, quote precision and hallucinations; per document,
-        category and corpus (definitions in kg_pipeline/quality/)."""
-        vocabulary = _report_vocabulary(context, config, extractions)
-        embedder = (
-            HTTPEmbedder(config.embedding_base_url, config.embedding_model, config.embedding_api)
-            if config.embedding_base_url
-            else None
-        )
-        try:
-            report = build_quality_report(
-                documents, chunks, extractions, baseline, vocabulary, embedder
-            )
-        finally:
-            if embedder is not None:
-                embedder.close()
-        markdown = render_markdown(report)
-        out = results_dir() / "quality" / f"{context.partition_key}.md"
-        _write_atomically(out, markdown)
-        _write_atomically(out.with_suffix(".json"), report.model_dump_json())
-        reliability = plot_reliability(report, out.with_suffix(".calibration.png"))
-        by_category = plot_f1_by_category(report, out.with_suffix(".f1_by_category.png"))
-        yield dg.Output(
-            report,
-            metadata={
-                "report": dg.MetadataValue.md(markdown),
-                "calibration_plot": dg.MetadataValue.path(str(reliability)),
-                "f1_by_category_plot": dg.MetadataValue.path(str(by_category)),
-                **summary_metrics(report),
-                "concept_precision_exact": report.micro().precision,
-                "concept_recall_exact": report.micro().recall,
-                "concept_f1_exact_macro": report.macro_f1(),
-                "documents_scored": len(report.documents),
-                "measured_against": report.measured_against,
-                "report_file": dg.MetadataValue.path(str(out)),
-            },
-        )
-        yield from quality_check_results(report, config)
-
-    return extractions, quality_report
-
-
-@dg.asset(group_name="evaluate", kinds={"python"}, deps=["quality_report"])
-def model_comparison(context: dg.AssetExecutionContext) -> list[ModelRow]:
-    """Quality against speed for every model with a measured quality report (results/quality/);
-    models on the quality/speed frontier are the ones worth choosing between."""
-    reports = [
-        QualityReport.model_validate_json(path.read_text(encoding="utf-8"))
-        for path in sorted((results_dir() / "quality").glob("*.json"))
-    ]
-    if not reports:
-        raise dg.Failure("no quality report measured yet; materialize quality_report first")
-    rows = compare_models(reports)
-    markdown = render_comparison(rows)
-    out = results_dir() / "model_comparison.md"
-    _write_atomically(out, markdown)
-    context.add_output_metadata(
-        {
-            "comparison": dg.MetadataValue.md(markdown),
-            "models": len(rows),
-            "comparison_file": dg.MetadataValue.path(str(out)),
-        }
-    )
-    return rows
+    return extractions
