@@ -9,7 +9,7 @@ prompt versions are never pooled.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kg_pipeline.schema import (
     Concept,
@@ -86,14 +86,29 @@ class PromptMessages:
     example_assistant: str
     user: str
     version: str = PROMPT_VERSION
+    # (rejected answer, what was wrong with it): a re-ask shows the model its own mistake.
+    corrections: tuple[tuple[str, str], ...] = ()
 
     def chat(self) -> list[dict[str, str]]:
-        return [
+        messages = [
             {"role": "system", "content": self.system},
             {"role": "user", "content": self.example_user},
             {"role": "assistant", "content": self.example_assistant},
             {"role": "user", "content": self.user},
         ]
+        for answer, problem in self.corrections:
+            messages.append({"role": "assistant", "content": answer})
+            messages.append(
+                {
+                    "role": "user",
+                    "content": f"That answer is not valid: {problem}. Answer again with one "
+                    "JSON object in the required shape, and nothing else.",
+                }
+            )
+        return messages
+
+    def with_correction(self, answer: str, problem: str) -> PromptMessages:
+        return replace(self, corrections=(*self.corrections, (answer, problem)))
 
     @property
     def text(self) -> str:

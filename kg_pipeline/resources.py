@@ -33,6 +33,7 @@ class ModelEndpoint(dg.ConfigurableResource["ModelEndpoint"]):
     structured_output: Literal["auto", "json_schema", "json_object_schema"] = "auto"
     timeout_seconds: float = Field(default=300.0, gt=0)
     max_concurrent_requests: int = Field(default=4, ge=1, le=100)
+    max_retries: int = Field(default=3, ge=0, le=20, description="Retries per call.")
     manage_local_server: bool = Field(
         default=False,
         description="Start the embedded llama.cpp server at base_url when nothing answers there.",

@@ -12,6 +12,7 @@ from pydantic import Field
 from kg_pipeline.chunking import Chunk
 from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus, extract_chunks
 from kg_pipeline.prompts import PROMPT_VERSION
+from kg_pipeline.providers.resilient import ResilientProvider
 from kg_pipeline.resources import ModelEndpoint, resource_key
 from kg_pipeline.vocabulary import Vocabulary, resolve_vocabulary
 
@@ -70,7 +71,7 @@ def run_extraction(
     endpoint.ensure_server(context.log)
 
     async def run() -> list[ChunkExtraction]:
-        provider = endpoint.create_provider()
+        provider = ResilientProvider(endpoint.create_provider())
         try:
             return await extract_chunks(
                 provider, chunks, vocabulary, on_done=_progress_logger(context)

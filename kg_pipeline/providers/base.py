@@ -57,6 +57,7 @@ class EndpointSettings(BaseModel):
     structured_output: StructuredOutputDialect = "auto"
     timeout_seconds: float = Field(default=300.0, gt=0)
     max_concurrent_requests: int = Field(default=4, ge=1, le=100)
+    max_retries: int = Field(default=3, ge=0, le=20)
 
     @property
     def output_budget(self) -> int:
@@ -76,6 +77,12 @@ class CallStats(BaseModel):
     # characters), or why it could not be used (empty, no_json, invalid_json, schema).
     repairs: list[str] = Field(default_factory=list)
     parse_failure: str | None = None
+    # Recovery, counted separately: HTTP attempts, re-asks with the validation error, retries
+    # with a doubled output budget after truncation, and seconds spent waiting between tries.
+    attempts: int = 1
+    reasks: int = 0
+    budget_retries: int = 0
+    retry_wait_seconds: float = 0.0
     request_options: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -93,7 +100,22 @@ class ProviderError(Exception):
 
 
 class ProviderUnavailable(ProviderError):
-    """The server could not be reached or answered with an HTTP error."""
+    """The server could not be reached or answered with an HTTP error.
+
+    ``status_code`` is the HTTP status (None when no answer came: refused, reset, timed out);
+    ``retry_after`` the seconds the server asked the client to wait, if it said.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        stats: CallStats | None = None,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, stats)
+        self.status_code = status_code
+        self.retry_after = retry_after
 
 
 class MalformedOutput(ProviderError):
@@ -108,8 +130,13 @@ class ExtractionProvider(Protocol):
     settings: EndpointSettings
 
     async def extract(
-        self, messages: PromptMessages, json_schema: dict[str, Any]
-    ) -> ProviderResult: ...
+        self,
+        messages: PromptMessages,
+        json_schema: dict[str, Any],
+        max_output_tokens: int | None = None,
+    ) -> ProviderResult:
+        """One call; ``max_output_tokens`` overrides the endpoint's budget (truncation retry)."""
+        ...
 
     async def list_models(self) -> list[str]: ...
 

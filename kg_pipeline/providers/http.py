@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import time
 from typing import Any
 
@@ -49,7 +51,12 @@ async def request_json(
         ) from exc
     elapsed = time.perf_counter() - started
     if response.status_code >= 400:
-        raise HTTPStatusUnavailable(url, response.status_code, response.text[:500])
+        raise HTTPStatusUnavailable(
+            url,
+            response.status_code,
+            response.text[:500],
+            retry_after_seconds(response.headers.get("Retry-After")),
+        )
     try:
         body = response.json()
     except ValueError as exc:
@@ -62,10 +69,32 @@ async def request_json(
 
 
 class HTTPStatusUnavailable(ProviderUnavailable):
-    def __init__(self, url: str, status_code: int, body: str) -> None:
-        super().__init__(f"{url} answered HTTP {status_code}: {body}")
-        self.status_code = status_code
+    def __init__(
+        self, url: str, status_code: int, body: str, retry_after: float | None = None
+    ) -> None:
+        super().__init__(
+            f"{url} answered HTTP {status_code}: {body}",
+            status_code=status_code,
+            retry_after=retry_after,
+        )
         self.body = body
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """``Retry-After`` as seconds: either a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
 
 
 def finish(content: str, stats: CallStats, truncated: bool, thinking: str = "") -> ProviderResult:

@@ -43,10 +43,13 @@ class OllamaProvider:
         self._client = make_client(settings)
 
     def build_request(
-        self, messages: PromptMessages, json_schema: dict[str, Any]
+        self,
+        messages: PromptMessages,
+        json_schema: dict[str, Any],
+        max_output_tokens: int | None = None,
     ) -> dict[str, Any]:
         s = self.settings
-        budget = s.output_budget
+        budget = max_output_tokens or s.output_budget
         options: dict[str, Any] = {
             "temperature": s.temperature,
             "top_p": s.top_p,
@@ -70,9 +73,12 @@ class OllamaProvider:
         }
 
     async def extract(
-        self, messages: PromptMessages, json_schema: dict[str, Any]
+        self,
+        messages: PromptMessages,
+        json_schema: dict[str, Any],
+        max_output_tokens: int | None = None,
     ) -> ProviderResult:
-        payload = self.build_request(messages, json_schema)
+        payload = self.build_request(messages, json_schema, max_output_tokens)
         body, elapsed = await request_json(self._client, "POST", "/api/chat", payload)
         message = body.get("message") or {}
         content = message.get("content") or ""

@@ -58,6 +58,7 @@ class OpenAICompatibleProvider:
         messages: PromptMessages,
         json_schema: dict[str, Any],
         dialect: StructuredOutputDialect,
+        max_output_tokens: int | None = None,
     ) -> dict[str, Any]:
         s = self.settings
         payload: dict[str, Any] = {
@@ -65,7 +66,7 @@ class OpenAICompatibleProvider:
             "messages": messages.chat(),
             "temperature": s.temperature,
             "top_p": s.top_p,
-            "max_tokens": s.output_budget,
+            "max_tokens": max_output_tokens or s.output_budget,
             "stream": False,
             "response_format": response_format(dialect, json_schema),
         }
@@ -76,15 +77,15 @@ class OpenAICompatibleProvider:
         return payload
 
     async def _post(
-        self, messages: PromptMessages, json_schema: dict[str, Any]
+        self, messages: PromptMessages, json_schema: dict[str, Any], budget: int | None
     ) -> tuple[dict[str, Any], float, dict[str, Any]]:
         if self.dialect != "auto":
-            payload = self.build_request(messages, json_schema, self.dialect)
+            payload = self.build_request(messages, json_schema, self.dialect, budget)
             body, elapsed = await request_json(
                 self._client, "POST", "/v1/chat/completions", payload
             )
             return body, elapsed, payload
-        payload = self.build_request(messages, json_schema, "json_schema")
+        payload = self.build_request(messages, json_schema, "json_schema", budget)
         try:
             body, elapsed = await request_json(
                 self._client, "POST", "/v1/chat/completions", payload
@@ -98,7 +99,7 @@ class OpenAICompatibleProvider:
                 self.settings.base_url,
                 exc.status_code,
             )
-            payload = self.build_request(messages, json_schema, "json_object_schema")
+            payload = self.build_request(messages, json_schema, "json_object_schema", budget)
             body, elapsed = await request_json(
                 self._client, "POST", "/v1/chat/completions", payload
             )
@@ -106,9 +107,12 @@ class OpenAICompatibleProvider:
         return body, elapsed, payload
 
     async def extract(
-        self, messages: PromptMessages, json_schema: dict[str, Any]
+        self,
+        messages: PromptMessages,
+        json_schema: dict[str, Any],
+        max_output_tokens: int | None = None,
     ) -> ProviderResult:
-        body, elapsed, payload = await self._post(messages, json_schema)
+        body, elapsed, payload = await self._post(messages, json_schema, max_output_tokens)
         choices = body.get("choices") or [{}]
         message = choices[0].get("message") or {}
         content = message.get("content") or ""

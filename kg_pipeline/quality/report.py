@@ -227,7 +227,7 @@ def build_quality_report(
                 hallucinations=hallucinations,
             )
         )
-    seconds = [r.stats.wall_seconds for r in records if r.stats]
+    seconds = [r.stats.wall_seconds for r in records if r.stats and r.stats.wall_seconds > 0]
     tokens = [r.stats.completion_tokens for r in records if r.stats and r.stats.completion_tokens]
     return QualityReport(
         endpoint=records[0].endpoint,

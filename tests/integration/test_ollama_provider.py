@@ -122,7 +122,9 @@ def test_thinking_is_logged_but_never_parsed_as_the_answer(
 def test_empty_content_with_thinking_is_a_failure_not_an_answer() -> None:
     with StandInServer() as server:
         server.reply("POST", "/api/chat", chat_reply("", thinking=json.dumps(ANSWER)))
-        with pytest.raises(MalformedOutput, match="only in its thinking/reasoning channel") as failure:
+        with pytest.raises(
+            MalformedOutput, match="only in its thinking/reasoning channel"
+        ) as failure:
             extract(server, model="gpt-oss:20b")
     assert failure.value.stats is not None and failure.value.stats.raw_text == ""
 
