@@ -30,7 +30,7 @@ def test_fuzzy_matches_what_exact_misses_and_never_loses_an_exact_match() -> Non
     # exact: only "flour" -> TP 1; P 1/2, R 1/3.
     assert score_concepts(pred, ref, MatchLevel.EXACT) == PRF(1, 2, 3)
     # fuzzy: "sourdough starter culture" ~ "sourdough starter" (cosine 0.78 with the vectorizer
-    # fitted on these five labels, >= 0.70) joins -> TP 2.
+    # fitted on these five labels, >= 0.75) joins -> TP 2.
     assert score_concepts(pred, ref, MatchLevel.FUZZY) == PRF(2, 2, 3)
 
 
