@@ -22,19 +22,32 @@ def merge_extractions(extractions: Sequence[Extraction]) -> Reference:
         local: dict[str, str] = {}  # this chunk's concept id -> merged id
         for concept in extraction.concepts:
             key = normalise_label(concept.label)
+            # model_construct: the fields come from validated models, so skip re-validation
+            # (scoring merges hundreds of thousands of concepts).
             if key not in concepts:
-                merged_id = f"concept_{len(concepts) + 1:03d}"
-                concepts[key] = concept.model_copy(update={"concept_id": merged_id})
+                concepts[key] = Concept.model_construct(
+                    concept_id=f"concept_{len(concepts) + 1:03d}",
+                    label=concept.label,
+                    description=concept.description,
+                    search_terms=concept.search_terms,
+                )
             else:
                 known = concepts[key]
                 terms = list(dict.fromkeys([*known.search_terms, *concept.search_terms]))[:5]
-                concepts[key] = known.model_copy(update={"search_terms": terms})
+                if terms != known.search_terms:
+                    concepts[key] = Concept.model_construct(
+                        concept_id=known.concept_id,
+                        label=known.label,
+                        description=known.description,
+                        search_terms=terms,
+                    )
             local[concept.concept_id] = concepts[key].concept_id
         for instance in extraction.instances:
             if instance.concept_id in local:
                 merged = local[instance.concept_id]
                 instances.setdefault(
-                    (merged, instance.quote), Instance(concept_id=merged, quote=instance.quote)
+                    (merged, instance.quote),
+                    Instance.model_construct(concept_id=merged, quote=instance.quote),
                 )
         for rel in extraction.relationships:
             if rel.from_concept_id not in local or rel.to_concept_id not in local:
@@ -42,10 +55,14 @@ def merge_extractions(extractions: Sequence[Extraction]) -> Reference:
             ends = (local[rel.from_concept_id], local[rel.to_concept_id])
             key3 = (*ends, rel.relationship_type)
             if key3 not in relationships:
-                relationships[key3] = ReferenceRelationship(
-                    **rel.model_dump(exclude={"from_concept_id", "to_concept_id"}),
+                relationships[key3] = ReferenceRelationship.model_construct(
                     from_concept_id=ends[0],
                     to_concept_id=ends[1],
+                    relationship_type=rel.relationship_type,
+                    confidence=rel.confidence,
+                    direction_semantics=rel.direction_semantics,
+                    type_60=None,
+                    type_90=None,
                 )
     return Reference(
         concepts=list(concepts.values()),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 BASE_CATEGORIES: Mapping[str, tuple[str, ...]] = {
@@ -56,12 +57,16 @@ class Vocabulary:
                     "onto a base type"
                 )
 
-    @property
+    @cached_property
     def types(self) -> tuple[str, ...]:
         return tuple(t for types in self.categories.values() for t in types)
 
+    @cached_property
+    def _type_set(self) -> frozenset[str]:
+        return frozenset(self.types)
+
     def __contains__(self, rel_type: object) -> bool:
-        return rel_type in self.types
+        return rel_type in self._type_set
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.types)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -76,8 +77,13 @@ class PRF:
 
 def concept_forms(concept: Concept) -> list[str]:
     """A concept matches on its label or on any of its search terms (normalised, unique)."""
-    forms = [normalise_label(concept.label)] + [normalise_label(t) for t in concept.search_terms]
-    return [f for f in dict.fromkeys(forms) if f]
+    return list(_forms(concept.label, tuple(concept.search_terms)))
+
+
+@lru_cache(maxsize=65536)
+def _forms(label: str, search_terms: tuple[str, ...]) -> tuple[str, ...]:
+    forms = [normalise_label(label)] + [normalise_label(t) for t in search_terms]
+    return tuple(f for f in dict.fromkeys(forms) if f)
 
 
 def merge_concepts(concepts: Sequence[Concept]) -> list[Concept]:
@@ -89,7 +95,20 @@ def merge_concepts(concepts: Sequence[Concept]) -> list[Concept]:
 
 
 def _exact(pred: list[list[str]], ref: list[list[str]]) -> np.ndarray:
-    return np.array([[1.0 if set(p) & set(r) else 0.0 for r in ref] for p in pred])
+    """1 where the two concepts share a normalised form: incidence matrices, multiplied."""
+    index: dict[str, int] = {}
+    for forms in pred + ref:
+        for form in forms:
+            index.setdefault(form, len(index))
+
+    def incidence(groups: list[list[str]]) -> np.ndarray:
+        matrix = np.zeros((len(groups), len(index)))
+        for row, forms in enumerate(groups):
+            matrix[row, [index[f] for f in forms]] = 1.0
+        return matrix
+
+    shared: np.ndarray = (incidence(pred) @ incidence(ref).T > 0).astype(float)
+    return shared
 
 
 class FuzzySimilarity:
