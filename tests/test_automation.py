@@ -17,12 +17,13 @@ def test_nightly_schedule_requests_one_run_per_endpoint() -> None:
     ]
 
 
-def test_sensor_benchmarks_an_endpoint_when_its_configuration_changes(
+def test_sensor_benchmarks_an_endpoint_when_its_configuration_changes_or_it_is_added(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = dg.build_sensor_context()
-    result = endpoint_config_sensor(first)
-    assert [r.partition_key for r in result.run_requests] == [DEFAULT_ENDPOINT.name]
+    # The first evaluation (daemon start) records the configuration and launches nothing.
+    result = endpoint_config_sensor(dg.build_sensor_context())
+    assert not result.run_requests
+    assert "recorded the configuration of 1 endpoint" in str(result.skip_reason)
 
     unchanged = endpoint_config_sensor(dg.build_sensor_context(cursor=result.cursor))
     assert unchanged.run_requests == [] or unchanged.run_requests is None
@@ -36,6 +37,11 @@ def test_sensor_benchmarks_an_endpoint_when_its_configuration_changes(
     changed = endpoint_config_sensor(dg.build_sensor_context(cursor=result.cursor))
     assert [r.partition_key for r in changed.run_requests] == [DEFAULT_ENDPOINT.name]
     assert changed.cursor != result.cursor
+
+    # An endpoint that was not there before counts as changed: registered, so benchmarked.
+    without_it = json.dumps({})
+    added = endpoint_config_sensor(dg.build_sensor_context(cursor=without_it))
+    assert [r.partition_key for r in added.run_requests] == [DEFAULT_ENDPOINT.name]
 
 
 def test_sensor_reports_an_unreadable_endpoints_file(

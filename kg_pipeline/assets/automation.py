@@ -39,15 +39,23 @@ def build_automation(
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Benchmark an endpoint when it is added or its configuration changes "
-        "(the endpoints file is re-read on every evaluation).",
+        "(the endpoints file is re-read on every evaluation; the first evaluation only records "
+        "the configuration).",
     )
     def endpoint_config_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         try:
             entries = load_endpoints()
         except EndpointsError as exc:
             return dg.SensorResult(skip_reason=str(exc))
-        seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
         current = {e.name: _fingerprint(e.model_dump_json(exclude={"api_key"})) for e in entries}
+        if not context.cursor:
+            # First evaluation: remember what is configured now. Benchmarking every endpoint the
+            # moment the daemon starts would be the nightly schedule's job, done at a bad time.
+            return dg.SensorResult(
+                skip_reason=f"recorded the configuration of {len(current)} endpoint(s)",
+                cursor=json.dumps(current, sort_keys=True),
+            )
+        seen: dict[str, str] = json.loads(context.cursor)
         changed = [name for name, digest in current.items() if seen.get(name) != digest]
         unknown = [name for name in changed if name not in endpoint_names]
         if unknown:
