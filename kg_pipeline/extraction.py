@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -60,8 +61,13 @@ def _status_of(error: ProviderError) -> ExtractionStatus:
 
 
 async def extract_chunk(
-    provider: ExtractionProvider, chunk: Chunk, vocabulary: Vocabulary = BASE_VOCABULARY
+    provider: ExtractionProvider,
+    chunk: Chunk,
+    vocabulary: Vocabulary = BASE_VOCABULARY,
+    schema: dict[str, Any] | None = None,
 ) -> ChunkExtraction:
+    """``schema`` is the vocabulary's decoding schema, passed in when extracting many chunks so
+    that it is built once per run."""
     settings = provider.settings
     common = {
         "chunk_id": chunk.chunk_id,
@@ -71,7 +77,7 @@ async def extract_chunk(
         "model": settings.model,
         "vocabulary": vocabulary.name,
     }
-    schema = extraction_json_schema(vocabulary)
+    schema = schema or extraction_json_schema(vocabulary)
     try:
         result = await provider.extract(build_messages(chunk.text, vocabulary), schema)
     except ProviderError as exc:
@@ -89,12 +95,13 @@ async def extract_chunks(
 ) -> list[ChunkExtraction]:
     """Extract every chunk with at most ``max_concurrent_requests`` calls in flight."""
     limit = asyncio.Semaphore(provider.settings.max_concurrent_requests)
+    schema = extraction_json_schema(vocabulary)
     done = 0
 
     async def one(chunk: Chunk) -> ChunkExtraction:
         nonlocal done
         async with limit:
-            record = await extract_chunk(provider, chunk, vocabulary)
+            record = await extract_chunk(provider, chunk, vocabulary, schema)
         done += 1
         if on_done is not None:
             on_done(done, len(chunks), record)
