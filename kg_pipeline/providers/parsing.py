@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -20,7 +20,44 @@ _FENCE = re.compile(r"^\s*```[a-zA-Z0-9_-]*\s*\n?(.*?)\n?```\s*$", re.DOTALL)
 
 
 ParseFailure = Literal["empty", "no_json", "invalid_json", "schema"]
-Repair = Literal["code_fence", "surrounding_text", "control_characters"]
+Repair = Literal["code_fence", "surrounding_text", "control_characters", "trailing_commas"]
+
+
+def _without_trailing_commas(text: str) -> str:
+    """Drop commas that directly precede a closing bracket, outside strings."""
+    out: list[str] = []
+    in_string = escaped = False
+    for index, char in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char == "," and text[index + 1 :].lstrip()[:1] in {"}", "]"}:
+            continue
+        out.append(char)
+    return "".join(out)
+
+
+def _repaired(body: str, repairs: list[Repair], error: json.JSONDecodeError) -> Any:
+    """Local repairs, cheapest first; each one applied is recorded."""
+    attempts: list[tuple[list[Repair], str, bool]] = [
+        (["control_characters"], body, False),  # strict=False admits raw newlines and tabs
+        (["trailing_commas"], _without_trailing_commas(body), True),
+        (["trailing_commas", "control_characters"], _without_trailing_commas(body), False),
+    ]
+    for applied, candidate, strict in attempts:
+        try:
+            data = json.loads(candidate, strict=strict)
+        except json.JSONDecodeError:
+            continue
+        repairs.extend(applied)
+        return data
+    raise OutputParseError(f"invalid JSON: {error}", "invalid_json") from error
 
 
 class OutputParseError(ValueError):
@@ -55,13 +92,8 @@ def parse_extraction(text: str) -> ParsedOutput:
     body, repairs = _json_object_text(text)
     try:
         data = json.loads(body)
-    except json.JSONDecodeError:
-        try:
-            # strict=False admits raw control characters (newlines, tabs) inside strings.
-            data = json.loads(body, strict=False)
-            repairs.append("control_characters")
-        except json.JSONDecodeError as exc:
-            raise OutputParseError(f"invalid JSON: {exc}", "invalid_json") from exc
+    except json.JSONDecodeError as first_error:
+        data = _repaired(body, repairs, first_error)
     try:
         return ParsedOutput(Extraction.model_validate(data), tuple(repairs))
     except ValidationError as exc:

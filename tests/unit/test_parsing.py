@@ -49,3 +49,10 @@ def test_each_kind_of_unusable_answer_is_named(text: str, kind: str, message: st
     with pytest.raises(OutputParseError, match=message) as failure:
         parse_extraction(text)
     assert failure.value.kind == kind
+
+
+def test_trailing_commas_are_removed_outside_strings_and_counted() -> None:
+    text = VALID.replace('"search_terms": []}]', '"search_terms": ["a, ]", "b\\"",],}]')
+    parsed = parse_extraction(text)
+    assert parsed.extraction.concepts[0].search_terms == ["a, ]", 'b"']
+    assert parsed.repairs == ("trailing_commas",)
