@@ -43,7 +43,7 @@ class ValidityCounts(BaseModel):
     chunks: int = 0
     parsed: int = 0  # the answer held a JSON object that parsed
     schema_valid: int = 0
-    repaired: int = 0  # schema-valid only after forgiving fences, prose or control characters
+    repaired: int = 0  # valid only after removing fences, prose or trailing commas, or raw controls
     truncated: int = 0  # stopped at the output budget
     failed: int = 0  # no usable extraction, for whatever reason
 
