@@ -23,3 +23,12 @@ def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalS
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(autouse=True)
+def isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test gets its own database (response cache) and result folder: nothing a test stores
+    can answer another test's model call."""
+    monkeypatch.setenv("KG_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("KG_DATABASE_URL", raising=False)
+    monkeypatch.setenv("KG_RESULTS_DIR", str(tmp_path / "results"))

@@ -123,7 +123,8 @@ def _recorded_baseline(
         context.log.info(f"reusing recorded baseline {endpoint.name} v{version:04d}")
         return model_baseline(meta, records)
     context.log.info(f"recording {endpoint.model} as the baseline over {len(chunks)} chunks")
-    records = run_extraction(context, endpoint, chunks, vocabulary)
+    # A fresh recording is the point of rerecord: never answer it from the response cache.
+    records = run_extraction(context, endpoint, chunks, vocabulary, use_cache=not config.rerecord)
     meta = store.save(
         RecordingMeta(
             endpoint=endpoint.name,

@@ -14,6 +14,8 @@ from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus, extract_ch
 from kg_pipeline.prompts import PROMPT_VERSION
 from kg_pipeline.providers.resilient import ResilientProvider
 from kg_pipeline.resources import ModelEndpoint, resource_key
+from kg_pipeline.store.cache import CachedProvider
+from kg_pipeline.store.database import create_engine
 from kg_pipeline.vocabulary import Vocabulary, resolve_vocabulary
 
 # Every endpoint shares this pool: with the default limit of 1 (dagster.yaml), two runs never
@@ -42,6 +44,10 @@ class ExtractionsConfig(dg.Config):
         default=None,
         description="base31 (default), kg60, kg90, or the path of a JSON vocabulary file.",
     )
+    use_cache: bool = Field(
+        default=True,
+        description="Answer unchanged chunks from the response cache (false: always call).",
+    )
 
 
 def _progress_logger(context: dg.AssetExecutionContext) -> Any:
@@ -66,20 +72,31 @@ def run_extraction(
     endpoint: ModelEndpoint,
     chunks: list[Chunk],
     vocabulary: Vocabulary,
+    use_cache: bool = True,
 ) -> list[ChunkExtraction]:
-    """Extract every chunk with the endpoint, logging each chunk as it completes."""
+    """Extract every chunk with the endpoint, logging each chunk as it completes.
+
+    With the cache, chunks answered before (same model, prompt, sampling) cost no model call, so
+    a re-run of unchanged chunks is free and a run killed half-way resumes with the rest.
+    """
+    engine = create_engine() if use_cache else None
     endpoint.ensure_server(context.log)
 
-    async def run() -> list[ChunkExtraction]:
-        provider = ResilientProvider(endpoint.create_provider())
+    async def run() -> tuple[list[ChunkExtraction], CachedProvider | None]:
+        resilient = ResilientProvider(endpoint.create_provider())
+        provider = CachedProvider(resilient, engine) if engine is not None else resilient
         try:
-            return await extract_chunks(
+            records = await extract_chunks(
                 provider, chunks, vocabulary, on_done=_progress_logger(context)
             )
+            return records, provider if isinstance(provider, CachedProvider) else None
         finally:
             await provider.aclose()
 
-    return asyncio.run(run())
+    records, cached = asyncio.run(run())
+    if cached is not None:
+        context.log.info(f"response cache: {cached.hits} hits, {cached.misses} misses")
+    return records
 
 
 def _records_table(records: list[ChunkExtraction]) -> str:
@@ -123,16 +140,19 @@ def build_extractions_asset(
             f"extracting {len(selected)} chunks with {endpoint.model} at {endpoint.base_url} "
             f"({endpoint.max_concurrent_requests} in flight, prompt {PROMPT_VERSION})"
         )
-        records = run_extraction(context, endpoint, selected, vocabulary)
+        records = run_extraction(context, endpoint, selected, vocabulary, config.use_cache)
         out = results_dir() / "extractions" / f"{context.partition_key}.jsonl"
         write_atomically(out, "".join(r.model_dump_json() + "\n" for r in records))
         statuses = Counter(r.status.value for r in records)
         seconds = [r.stats.wall_seconds for r in records if r.stats]
         tokens = [r.stats.completion_tokens or 0 for r in records if r.stats]
         valid = statuses[ExtractionStatus.VALID.value]
+        cache_hits = sum(bool(r.stats and r.stats.cached) for r in records)
         context.add_output_metadata(
             {
                 "chunks": len(records),
+                "cache_hits": cache_hits,
+                "model_calls": len(records) - cache_hits,
                 "valid": valid,
                 "schema_valid_rate": valid / len(records) if records else 0.0,
                 "statuses": dg.MetadataValue.json(dict(statuses)),

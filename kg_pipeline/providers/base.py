@@ -83,6 +83,7 @@ class CallStats(BaseModel):
     reasks: int = 0
     budget_retries: int = 0
     retry_wait_seconds: float = 0.0
+    cached: bool = False  # served from the response cache: no model call was made
     request_options: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -1,0 +1,1 @@
+"""The project's own database: SQLite by default, PostgreSQL when KG_DATABASE_URL says so."""

@@ -1,0 +1,147 @@
+"""The response cache against a loopback OpenAI-compatible server: what it keys on, and that a
+re-run of unchanged chunks makes no model call."""
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from kg_pipeline.assets.baseline import CLOUD_BASELINE_KEY
+from kg_pipeline.assets.corpus import DocumentsConfig
+from kg_pipeline.assets.extractions import ExtractionsConfig
+from kg_pipeline.definitions import chunks, documents, extractions
+from kg_pipeline.endpoints import DEFAULT_ENDPOINT
+from kg_pipeline.prompts import build_messages
+from kg_pipeline.providers import EndpointSettings, OpenAICompatibleProvider
+from kg_pipeline.resources import ModelEndpoint, resource_key
+from kg_pipeline.schema import extraction_json_schema
+from kg_pipeline.store.cache import CachedProvider, cache_key
+from kg_pipeline.store.database import create_engine
+from tests.stand_in_server import Reply, StandInServer
+
+ANSWER = Reply(
+    body={
+        "choices": [
+            {
+                "message": {
+                    "content": json.dumps({"concepts": [], "instances": [], "relationships": []})
+                },
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5},
+    }
+)
+
+
+def settings(**overrides: Any) -> EndpointSettings:
+    values: dict[str, Any] = {
+        "name": "a",
+        "provider": "vllm",
+        "base_url": "http://gpu-0:8000",
+        "model": "m",
+    }
+    return EndpointSettings(**(values | overrides))
+
+
+def test_the_key_ignores_transport_and_follows_what_shapes_the_answer() -> None:
+    messages, schema = build_messages("text"), extraction_json_schema()
+    key = cache_key(settings(), messages, schema, None)
+    # Another server of the fleet, another key, another timeout: the same answer.
+    same = settings(name="b", base_url="http://gpu-1:8000", api_key="sk-x", timeout_seconds=9)
+    assert cache_key(same, messages, schema, None) == key
+    # A llama.cpp server speaks the same API: the same entry.
+    assert cache_key(settings(provider="llamacpp"), messages, schema, None) == key
+    # Model, sampling, budget, text and prompt version all change it.
+    assert cache_key(settings(model="m2"), messages, schema, None) != key
+    assert cache_key(settings(temperature=0.7), messages, schema, None) != key
+    assert cache_key(settings(), messages, schema, 8192) != key
+    assert cache_key(settings(), build_messages("other text"), schema, None) != key
+    assert cache_key(settings(provider="ollama"), messages, schema, None) != key
+
+
+def test_a_cached_answer_costs_no_call_and_is_marked(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'kg.sqlite3'}")
+    with StandInServer() as server:
+        server.reply("POST", "/v1/chat/completions", ANSWER)
+        provider = CachedProvider(
+            OpenAICompatibleProvider(settings(base_url=server.base_url)), engine
+        )
+
+        async def twice() -> tuple[Any, Any]:
+            first = await provider.extract(build_messages("text"), extraction_json_schema())
+            second = await provider.extract(build_messages("text"), extraction_json_schema())
+            return first, second
+
+        first, second = asyncio.run(twice())
+        assert len(server.requests) == 1
+    assert (first.stats.cached, second.stats.cached) == (False, True)
+    assert second.extraction == first.extraction
+    assert (provider.hits, provider.misses) == (1, 1)
+
+
+def _materialize(server: StandInServer, corpus: Path, **config: Any) -> dg.ExecuteInProcessResult:
+    endpoint = ModelEndpoint(
+        name=DEFAULT_ENDPOINT.name, provider="vllm", base_url=server.base_url, model="m"
+    )
+    return dg.materialize(
+        [documents, chunks, extractions],
+        partition_key=DEFAULT_ENDPOINT.name,
+        resources={
+            resource_key(DEFAULT_ENDPOINT.name): endpoint,
+            CLOUD_BASELINE_KEY: ModelEndpoint(
+                name="c", provider="openai", base_url="http://127.0.0.1:9", model="gpt-4o"
+            ),
+        },
+        run_config=dg.RunConfig(
+            ops={
+                "documents": DocumentsConfig(corpus_dir=str(corpus)),
+                "extractions": ExtractionsConfig(**config),
+            }
+        ),
+    )
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    folder = tmp_path / "corpus" / "notes"
+    folder.mkdir(parents=True)
+    for name in ("a", "b", "c"):
+        (folder / f"{name}.md").write_text(
+            f"Document {name} is about {name}-rays.", encoding="utf-8"
+        )
+    return tmp_path / "corpus"
+
+
+def test_rematerializing_unchanged_chunks_makes_no_model_call(corpus: Path) -> None:
+    with StandInServer() as server:
+        server.reply("POST", "/v1/chat/completions", ANSWER)
+        first = _materialize(server, corpus)
+        calls = len(server.requests)
+        again = _materialize(server, corpus)
+        assert len(server.requests) == calls == 3
+        bypass = _materialize(server, corpus, use_cache=False)
+        assert len(server.requests) == 6
+    meta = [
+        r.asset_materializations_for_node("extractions")[0].metadata for r in (first, again, bypass)
+    ]
+    assert [(m["cache_hits"].value, m["model_calls"].value) for m in meta] == [
+        (0, 3),
+        (3, 0),
+        (0, 3),
+    ]
+    assert len(again.output_for_node("extractions")) == 3  # nothing dropped, nothing doubled
+
+
+def test_a_run_stopped_half_way_resumes_with_only_the_missing_chunks(corpus: Path) -> None:
+    with StandInServer() as server:
+        server.reply("POST", "/v1/chat/completions", ANSWER)
+        _materialize(server, corpus, max_chunks=2)  # the run that got two chunks done
+        assert len(server.requests) == 2
+        resumed = _materialize(server, corpus)
+        assert len(server.requests) == 3  # only the third chunk was asked
+    records = resumed.output_for_node("extractions")
+    assert [r.stats.cached for r in records] == [True, True, False]
