@@ -34,6 +34,11 @@ class ModelEndpoint(dg.ConfigurableResource["ModelEndpoint"]):
     timeout_seconds: float = Field(default=300.0, gt=0)
     max_concurrent_requests: int = Field(default=4, ge=1, le=100)
     max_retries: int = Field(default=3, ge=0, le=20, description="Retries per call.")
+    fallback_endpoint: str | None = Field(
+        default=None, description="Endpoint (by name) that answers when this one fails."
+    )
+    fallback_on_error: bool = Field(default=True, description="Fall back on errors.")
+    fallback_on_timeout: bool = Field(default=True, description="Fall back on timeouts.")
     manage_local_server: bool = Field(
         default=False,
         description="Start the embedded llama.cpp server at base_url when nothing answers there.",

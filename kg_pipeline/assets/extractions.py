@@ -12,6 +12,8 @@ from pydantic import Field
 from kg_pipeline.chunking import Chunk
 from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus, extract_chunks
 from kg_pipeline.prompts import PROMPT_VERSION
+from kg_pipeline.providers import ExtractionProvider
+from kg_pipeline.providers.fallback import FallbackProvider
 from kg_pipeline.providers.resilient import ResilientProvider
 from kg_pipeline.resources import ModelEndpoint, resource_key
 from kg_pipeline.store.cache import CachedProvider
@@ -82,9 +84,14 @@ def run_extraction(
     engine = create_engine() if use_cache else None
     endpoint.ensure_server(context.log)
 
+    fallback = _fallback_endpoint(context, endpoint)
+
     async def run() -> tuple[list[ChunkExtraction], CachedProvider | None]:
-        resilient = ResilientProvider(endpoint.create_provider())
-        provider = CachedProvider(resilient, engine) if engine is not None else resilient
+        provider: ExtractionProvider = ResilientProvider(endpoint.create_provider())
+        if fallback is not None:
+            provider = FallbackProvider(provider, ResilientProvider(fallback.create_provider()))
+        if engine is not None:
+            provider = CachedProvider(provider, engine)
         try:
             records = await extract_chunks(
                 provider, chunks, vocabulary, on_done=_progress_logger(context)
@@ -97,6 +104,21 @@ def run_extraction(
     if cached is not None:
         context.log.info(f"response cache: {cached.hits} hits, {cached.misses} misses")
     return records
+
+
+def _fallback_endpoint(
+    context: dg.AssetExecutionContext, endpoint: ModelEndpoint
+) -> ModelEndpoint | None:
+    if not endpoint.fallback_endpoint:
+        return None
+    key = resource_key(endpoint.fallback_endpoint)
+    if not hasattr(context.resources, key):
+        raise dg.Failure(
+            f"endpoint {endpoint.name!r} falls back to {endpoint.fallback_endpoint!r}, which is "
+            "not a configured endpoint; add it to the endpoints file"
+        )
+    fallback: ModelEndpoint = getattr(context.resources, key)
+    return fallback
 
 
 def _records_table(records: list[ChunkExtraction]) -> str:
@@ -148,11 +170,13 @@ def build_extractions_asset(
         tokens = [r.stats.completion_tokens or 0 for r in records if r.stats]
         valid = statuses[ExtractionStatus.VALID.value]
         cache_hits = sum(bool(r.stats and r.stats.cached) for r in records)
+        fallbacks = sum(bool(r.stats and r.stats.fallback_from) for r in records)
         context.add_output_metadata(
             {
                 "chunks": len(records),
                 "cache_hits": cache_hits,
                 "model_calls": len(records) - cache_hits,
+                "fallbacks": fallbacks,
                 "valid": valid,
                 "schema_valid_rate": valid / len(records) if records else 0.0,
                 "statuses": dg.MetadataValue.json(dict(statuses)),

@@ -58,6 +58,11 @@ class EndpointSettings(BaseModel):
     timeout_seconds: float = Field(default=300.0, gt=0)
     max_concurrent_requests: int = Field(default=4, ge=1, le=100)
     max_retries: int = Field(default=3, ge=0, le=20)
+    fallback_endpoint: str | None = Field(
+        default=None, description="Name of the endpoint to use when this one fails."
+    )
+    fallback_on_error: bool = True
+    fallback_on_timeout: bool = True
 
     @property
     def output_budget(self) -> int:
@@ -84,6 +89,11 @@ class CallStats(BaseModel):
     budget_retries: int = 0
     retry_wait_seconds: float = 0.0
     cached: bool = False  # served from the response cache: no model call was made
+    # Set when the primary endpoint failed and the fallback answered: which endpoint failed,
+    # why (error | timeout), and the seconds the failed attempt added before the fallback.
+    fallback_from: str | None = None
+    fallback_reason: str | None = None
+    fallback_added_seconds: float = 0.0
     request_options: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -113,10 +123,12 @@ class ProviderUnavailable(ProviderError):
         stats: CallStats | None = None,
         status_code: int | None = None,
         retry_after: float | None = None,
+        timed_out: bool = False,
     ) -> None:
         super().__init__(message, stats)
         self.status_code = status_code
         self.retry_after = retry_after
+        self.timed_out = timed_out
 
 
 class MalformedOutput(ProviderError):

@@ -42,7 +42,8 @@ async def request_json(
     except httpx.TimeoutException as exc:
         raise ProviderUnavailable(
             f"{url} did not answer within {client.timeout.read}s ({type(exc).__name__}); "
-            "raise timeout_seconds for slow models or check the server's load"
+            "raise timeout_seconds for slow models or check the server's load",
+            timed_out=True,
         ) from exc
     except httpx.TransportError as exc:
         raise ProviderUnavailable(

@@ -90,7 +90,8 @@ class CachedProvider:
             )
         self.misses += 1
         result = await self.inner.extract(messages, json_schema, max_output_tokens)
-        self._store(key, messages, result)
+        if result.stats.fallback_from is None:  # another model's answer is not this model's
+            self._store(key, messages, result)
         return result
 
     def _store(self, key: str, messages: PromptMessages, result: ProviderResult) -> None:
