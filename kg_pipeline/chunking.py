@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 
 from pydantic import BaseModel
@@ -22,6 +23,7 @@ _CLOSERS = "\"'\u201d\u2019)\\]"  # closing quotes and brackets may follow the p
 _SENTENCE_END = re.compile(rf"(?:(?<!\.\.)\.|[!?\u3002\uff01\uff1f])[{_CLOSERS}]*$")
 _CLAUSE_END = re.compile(rf"(;|\u2014|\.\.\.|\u2026)[{_CLOSERS}]*$")
 _PARAGRAPH_GAP = re.compile(r"\n[ \t]*\n")
+_MAX_TOKEN_CHARS = 64
 
 
 class ChunkingError(ValueError):
@@ -34,6 +36,9 @@ class ChunkingConfig:
     min_words: int = 800
     max_words: int = 1500
     overlap_words: int = 200
+    # Words bound a chunk for prose; characters bound it for everything else (a 100,000-character
+    # line of base64 or a table with no spaces), so no chunk outgrows a model's context.
+    max_chars: int = 12_000
 
     def __post_init__(self) -> None:
         if not 0 <= self.overlap_words < self.min_words <= self.target_words <= self.max_words:
@@ -42,6 +47,8 @@ class ChunkingConfig:
                 f"overlap={self.overlap_words}, min={self.min_words}, "
                 f"target={self.target_words}, max={self.max_words}"
             )
+        if self.max_chars < 4 * _MAX_TOKEN_CHARS:
+            raise ChunkingError(f"max_chars must be at least {4 * _MAX_TOKEN_CHARS}")
 
 
 class Chunk(BaseModel):
@@ -66,7 +73,16 @@ class _Word:
 
 
 def _words(text: str) -> list[_Word]:
-    return [_Word(m.start(), m.end()) for m in _WORD.finditer(text)]
+    """Word spans; a run of more than ``_MAX_TOKEN_CHARS`` non-space characters (a URL, base64)
+    counts as several words, so one token can never exceed a chunk's size."""
+    words = []
+    for match in _WORD.finditer(text):
+        start, end = match.start(), match.end()
+        while end - start > _MAX_TOKEN_CHARS:
+            words.append(_Word(start, start + _MAX_TOKEN_CHARS))
+            start += _MAX_TOKEN_CHARS
+        words.append(_Word(start, end))
+    return words
 
 
 def _boundary_rank(text: str, words: list[_Word], cut: int) -> int:
@@ -106,23 +122,29 @@ def chunk_document(
 ) -> list[Chunk]:
     cfg = config or ChunkingConfig()
     words = _words(text)
+    ends = [w.end for w in words]
     n = len(words)
     spans: list[tuple[int, int]] = []
     start = 0
     while start < n:
-        if n - start <= cfg.max_words:
+        # The furthest cut that keeps the chunk within max_chars (at least one word).
+        char_limit = max(start + 1, bisect_right(ends, words[start].start + cfg.max_chars))
+        if n - start <= cfg.max_words and char_limit >= n:
             spans.append((start, n))  # the rest fits: a short remainder joins this last chunk
             break
-        lo = start + cfg.min_words
-        hi = start + cfg.max_words
+        hi = min(start + cfg.max_words, char_limit, n)
+        lo = min(start + cfg.min_words, hi)
         # Leave the next chunk at least min_words (counting its overlap) whenever possible, so
         # no undersized tail chunk is produced.
         tail_safe_hi = n - cfg.min_words + cfg.overlap_words
         if lo <= tail_safe_hi < hi:
             hi = tail_safe_hi
-        cut = _choose_cut(text, words, lo, hi, start + cfg.target_words)
+        cut = _choose_cut(text, words, lo, hi, start + cfg.target_words) if hi < n else n
         spans.append((start, cut))
-        start = cut - cfg.overlap_words
+        if cut >= n:
+            break
+        # Overlap, unless the chunk is so short (character-bound) that it would not advance.
+        start = cut - cfg.overlap_words if cut - cfg.overlap_words > start else cut
     chunks = []
     for index, (first, last) in enumerate(spans):
         start_char, end_char = words[first].start, words[last - 1].end

@@ -60,6 +60,7 @@ class ChunksConfig(dg.Config):
     min_words: int = 800
     max_words: int = 1500
     overlap_words: int = 200
+    max_chars: int = 12_000
 
 
 @dg.asset(group_name="ingest", kinds={"python"})
@@ -72,6 +73,7 @@ def chunks(
         min_words=config.min_words,
         max_words=config.max_words,
         overlap_words=config.overlap_words,
+        max_chars=config.max_chars,
     )
     result = [c for d in documents for c in chunk_document(d.document_id, d.text, chunking)]
     sizes = [c.word_count for c in result]

@@ -124,3 +124,19 @@ def test_cjk_characters_count_as_words_so_limits_hold() -> None:
     assert count_words(text) == 400
     assert all(c.word_count <= SMALL.max_words for c in chunks)
     assert len(chunks) >= 3
+
+
+def test_a_100000_character_line_without_spaces_is_cut_within_max_chars() -> None:
+    blob = "QUJD" * 25_000  # 100,000 characters of base64, no whitespace at all
+    chunks = chunk_document("d", blob)
+    assert all(len(c.text) <= ChunkingConfig().max_chars for c in chunks)
+    assert chunks[0].text.startswith("QUJD") and chunks[-1].end_char == len(blob)
+    covered = sorted({i for c in chunks for i in range(c.start_char, c.end_char)})
+    assert covered == list(range(len(blob)))
+
+
+def test_long_words_are_bounded_by_characters_as_well_as_words() -> None:
+    text = " ".join(["supercalifragilisticexpialidocious" * 3] * 1400)  # 1,400 words, 144k chars
+    chunks = chunk_document("d", text)
+    assert len(chunks) > 1
+    assert all(len(c.text) <= ChunkingConfig().max_chars for c in chunks)

@@ -88,3 +88,19 @@ def test_a_sample_keeps_the_shortest_documents_of_every_category(corpus: Path) -
     sample = sample_per_category(docs, 1)
     # science: "Café au lait — 咖啡." (18 characters) is shorter than "The moon raises tides." (22).
     assert [d.document_id for d in sample] == ["history/short", "science/notes"]
+
+
+def test_a_50_megabyte_file_is_rejected_by_its_size_without_being_read(corpus: Path) -> None:
+    huge = corpus / "science" / "dump.txt"
+    with huge.open("wb") as handle:  # sparse: 50 MB on paper, nothing on disk
+        handle.truncate(50 * 1024 * 1024)
+    docs, bad = load_corpus(corpus)
+    assert [b.path for b in bad] == ["science/dump.txt"]
+    assert "52,428,800 bytes exceeds the 5,242,880-byte limit" in bad[0].reason
+    assert len(docs) == 2
+
+
+def test_a_single_100000_character_line_is_read_as_a_document(corpus: Path) -> None:
+    (corpus / "science" / "oneline.md").write_text("tide " * 20_000, encoding="utf-8")
+    docs, bad = load_corpus(corpus)
+    assert bad == [] and any(len(d.text) == 100_000 for d in docs)
