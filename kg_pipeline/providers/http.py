@@ -55,18 +55,28 @@ async def request_json(
         raise HTTPStatusUnavailable(
             url,
             response.status_code,
-            response.text[:500],
+            redact(response.text[:500], client),
             retry_after_seconds(response.headers.get("Retry-After")),
         )
     try:
         body = response.json()
     except ValueError as exc:
-        raise ProviderUnavailable(f"{url} answered with non-JSON: {response.text[:200]!r}") from exc
+        raise ProviderUnavailable(
+            f"{url} answered with non-JSON: {redact(response.text[:200], client)!r}"
+        ) from exc
     if not isinstance(body, dict):
         raise ProviderUnavailable(
             f"{url} answered with a JSON {type(body).__name__}, not an object"
         )
     return body, elapsed
+
+
+def redact(text: str, client: httpx.AsyncClient) -> str:
+    """Servers echo credentials in error bodies ("Incorrect API key provided: sk-..."); an error
+    message goes to logs and run metadata, so the key is cut out first."""
+    authorization = client.headers.get("Authorization", "")
+    secret = authorization.removeprefix("Bearer ").strip()
+    return text.replace(secret, "[redacted]") if len(secret) >= 4 else text
 
 
 class HTTPStatusUnavailable(ProviderUnavailable):

@@ -121,9 +121,14 @@ class FuzzySimilarity:
     """
 
     def __init__(self, concepts: Sequence[Concept]) -> None:
-        forms = sorted({f for c in concepts for f in concept_forms(c)}) or [""]
+        forms = sorted({f for c in concepts for f in concept_forms(c)})
         self._vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4))
-        self._vectors = self._vectorizer.fit_transform(forms).tocsr()  # rows are L2-normalised
+        try:
+            self._vectors = self._vectorizer.fit_transform(forms).tocsr()  # rows L2-normalised
+        except ValueError:  # no concept anywhere (or no n-gram at all): nothing is similar
+            self._fitted = False
+        else:
+            self._fitted = True
         self._row = {f: i for i, f in enumerate(forms)}
 
     def _matrix(self, forms: list[str]) -> Any:
@@ -136,6 +141,8 @@ class FuzzySimilarity:
 
     def __call__(self, pred: list[list[str]], ref: list[list[str]]) -> np.ndarray:
         """Best cosine over the pairs of forms of each (predicted, reference) concept pair."""
+        if not self._fitted:
+            return np.zeros((len(pred), len(ref)))
         pred_flat = [f for fs in pred for f in fs]
         ref_flat = [f for fs in ref for f in fs]
         cosine = (self._matrix(pred_flat) @ self._matrix(ref_flat).T).toarray()

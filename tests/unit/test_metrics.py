@@ -158,3 +158,9 @@ def test_relationship_outcomes_feed_calibration() -> None:
     # The first takes the only reference edge; the duplicate finds it taken: not a match.
     assert score.outcomes == ((0.9, True), (0.7, False))
     assert (score.prf.true_positives, score.endpoint_matches, score.type_matches) == (1, 2, 2)
+
+
+def test_fuzzy_similarity_without_any_concept_to_learn_from_is_zero_not_an_error() -> None:
+    from kg_pipeline.quality.concepts import FuzzySimilarity
+
+    assert FuzzySimilarity([])([["oven"]], [["kiln"]]).tolist() == [[0.0]]

@@ -1,0 +1,66 @@
+"""A planted API key appears in no log, metadata, report, record or exception."""
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from kg_pipeline.assets.baseline import CLOUD_BASELINE_KEY
+from kg_pipeline.assets.corpus import DocumentsConfig
+from kg_pipeline.definitions import baseline, chunks, documents, extractions, quality_report
+from kg_pipeline.endpoints import DEFAULT_ENDPOINT
+from kg_pipeline.resources import ModelEndpoint, resource_key
+from tests.stand_in_server import Reply, StandInServer
+
+SECRET = "sk-planted-7f3a9c1e5b"
+
+
+def test_a_planted_key_is_found_nowhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PLANTED_KEY", SECRET)
+    corpus = tmp_path / "corpus" / "notes"
+    corpus.mkdir(parents=True)
+    (corpus / "a.md").write_text("A canal lock raises boats.", encoding="utf-8")
+    with StandInServer() as server:
+        # The server rejects the key and echoes it back, as real APIs do.
+        server.reply(
+            "POST", "/v1/chat/completions",
+            Reply(401, {"error": {"message": f"Incorrect API key provided: {SECRET}"}}),
+        )  # fmt: skip
+        endpoint = ModelEndpoint(
+            name=DEFAULT_ENDPOINT.name, provider="openai", base_url=server.base_url, model="gpt-4o",
+            api_key=dg.EnvVar("PLANTED_KEY"), max_retries=0,
+        )  # fmt: skip
+        instance = dg.DagsterInstance.ephemeral()
+        result = dg.materialize(
+            [documents, chunks, extractions, baseline, quality_report],
+            partition_key=DEFAULT_ENDPOINT.name,
+            instance=instance,
+            resources={
+                resource_key(DEFAULT_ENDPOINT.name): endpoint,
+                CLOUD_BASELINE_KEY: ModelEndpoint(
+                    name="c", provider="openai", base_url="http://127.0.0.1:9", model="gpt-4o"
+                ),
+            },
+            run_config=dg.RunConfig(
+                ops={"documents": DocumentsConfig(corpus_dir=str(tmp_path / "corpus"))}
+            ),
+        )
+        assert server.requests[0].headers["Authorization"] == f"Bearer {SECRET}"  # it was used
+    records = result.output_for_node("extractions")
+    assert records[0].status.value == "unavailable" and "[redacted]" in (records[0].error or "")
+    searched = [
+        json.dumps([str(e) for e in instance.all_logs(result.run_id)]),
+        json.dumps([r.model_dump(mode="json") for r in records]),
+        str(result.output_for_node("quality_report").model_dump(mode="json")),
+        *(
+            p.read_text(errors="replace")
+            for p in (tmp_path / "results").rglob("*")
+            if p.is_file() and p.suffix != ".png"
+        ),
+        *(p.read_text(errors="replace") for p in (tmp_path / "state").rglob("*") if p.is_file()),
+        "".join(capfd.readouterr()),
+    ]
+    assert all(SECRET not in text for text in searched)
