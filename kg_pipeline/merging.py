@@ -14,7 +14,8 @@ from kg_pipeline.reference import Reference, ReferenceRelationship
 from kg_pipeline.schema import Concept, Extraction, Instance
 
 
-def merge_extractions(extractions: Sequence[Extraction]) -> Reference:
+def merge_extractions(extractions: Sequence[Extraction], with_instances: bool = True) -> Reference:
+    """``with_instances=False`` skips the instances, which scoring a document does not need."""
     concepts: dict[str, Concept] = {}  # normalised label -> merged concept
     instances: dict[tuple[str, str], Instance] = {}
     relationships: dict[tuple[str, str, str], ReferenceRelationship] = {}
@@ -25,11 +26,16 @@ def merge_extractions(extractions: Sequence[Extraction]) -> Reference:
             # model_construct: the fields come from validated models, so skip re-validation
             # (scoring merges hundreds of thousands of concepts).
             if key not in concepts:
-                concepts[key] = Concept.model_construct(
-                    concept_id=f"concept_{len(concepts) + 1:03d}",
-                    label=concept.label,
-                    description=concept.description,
-                    search_terms=concept.search_terms,
+                merged_id = f"concept_{len(concepts) + 1:03d}"
+                concepts[key] = (
+                    concept
+                    if concept.concept_id == merged_id
+                    else Concept.model_construct(
+                        concept_id=merged_id,
+                        label=concept.label,
+                        description=concept.description,
+                        search_terms=concept.search_terms,
+                    )
                 )
             else:
                 known = concepts[key]
@@ -42,7 +48,7 @@ def merge_extractions(extractions: Sequence[Extraction]) -> Reference:
                         search_terms=terms,
                     )
             local[concept.concept_id] = concepts[key].concept_id
-        for instance in extraction.instances:
+        for instance in extraction.instances if with_instances else ():
             if instance.concept_id in local:
                 merged = local[instance.concept_id]
                 instances.setdefault(

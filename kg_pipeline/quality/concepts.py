@@ -154,6 +154,36 @@ class FuzzySimilarity:
         return best
 
 
+def similarity_levels(
+    predicted: Sequence[Concept],
+    reference: Sequence[Concept],
+    levels: Sequence[MatchLevel],
+    embedder: Embedder | None = None,
+    fuzzy: FuzzySimilarity | None = None,
+) -> dict[MatchLevel, np.ndarray]:
+    """Similarity in [0, 1] of every (predicted, reference) pair at each level, 0 where the level
+    does not admit the pair; each level builds on the one below, computed once. ``fuzzy``
+    defaults to one fitted on these two lists alone."""
+    pred = [concept_forms(c) or [""] for c in predicted]
+    ref = [concept_forms(c) or [""] for c in reference]
+    result = {MatchLevel.EXACT: _exact(pred, ref)}
+    if MatchLevel.FUZZY in levels or MatchLevel.EMBEDDING in levels:
+        cosine = (fuzzy or FuzzySimilarity([*predicted, *reference]))(pred, ref)
+        result[MatchLevel.FUZZY] = np.maximum(
+            result[MatchLevel.EXACT], np.where(cosine >= FUZZY_THRESHOLD, cosine, 0.0)
+        )
+    if MatchLevel.EMBEDDING in levels:
+        if embedder is None:
+            raise ValueError("embedding-level matching needs an embedder (an embedding endpoint)")
+        vectors = embedder([c.label for c in predicted] + [c.label for c in reference])
+        vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        cosine = vectors[: len(predicted)] @ vectors[len(predicted) :].T
+        result[MatchLevel.EMBEDDING] = np.maximum(
+            result[MatchLevel.FUZZY], np.where(cosine >= EMBEDDING_THRESHOLD, cosine, 0.0)
+        )
+    return {level: result[level] for level in levels}
+
+
 def similarity_matrix(
     predicted: Sequence[Concept],
     reference: Sequence[Concept],
@@ -161,27 +191,23 @@ def similarity_matrix(
     embedder: Embedder | None = None,
     fuzzy: FuzzySimilarity | None = None,
 ) -> np.ndarray:
-    """Similarity in [0, 1] of every (predicted, reference) pair; 0 where the level does not
-    admit the pair. ``fuzzy`` defaults to one fitted on these two lists alone."""
-    pred = [concept_forms(c) or [""] for c in predicted]
-    ref = [concept_forms(c) or [""] for c in reference]
-    exact = _exact(pred, ref)
-    if level is MatchLevel.EXACT:
-        return exact
-    cosine_fuzzy = (fuzzy or FuzzySimilarity([*predicted, *reference]))(pred, ref)
-    admitted: np.ndarray = np.maximum(
-        exact, np.where(cosine_fuzzy >= FUZZY_THRESHOLD, cosine_fuzzy, 0.0)
-    )
-    if level is MatchLevel.FUZZY:
-        return admitted
-    if embedder is None:
-        raise ValueError("embedding-level matching needs an embedder (an embedding endpoint)")
-    labels = [c.label for c in predicted] + [c.label for c in reference]
-    vectors = embedder(labels)
-    vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    cosine = vectors[: len(predicted)] @ vectors[len(predicted) :].T
-    result: np.ndarray = np.maximum(admitted, np.where(cosine >= EMBEDDING_THRESHOLD, cosine, 0.0))
-    return result
+    return similarity_levels(predicted, reference, [level], embedder, fuzzy)[level]
+
+
+def assign(
+    predicted: Sequence[Concept], reference: Sequence[Concept], similarity: np.ndarray
+) -> list[tuple[int, int]]:
+    """Index pairs (predicted, reference) of a maximum one-to-one matching over ``similarity``."""
+    if not predicted or not reference:
+        return []
+    weight = np.where(similarity > 0, 1.0 + _TIE_BREAK * similarity, 0.0)
+    # Solve in label order, so that among equally good assignments the one chosen does not
+    # depend on the order in which a model happened to list its concepts.
+    pred_order = sorted(range(len(predicted)), key=lambda i: _sort_key(predicted[i]))
+    ref_order = sorted(range(len(reference)), key=lambda j: _sort_key(reference[j]))
+    rows, cols = linear_sum_assignment(weight[np.ix_(pred_order, ref_order)], maximize=True)
+    pairs = [(pred_order[r], ref_order[c]) for r, c in zip(rows, cols, strict=True)]
+    return sorted((i, j) for i, j in pairs if weight[i, j] > 0)
 
 
 def match_concepts(
@@ -194,15 +220,9 @@ def match_concepts(
     """Index pairs (predicted, reference) of a maximum one-to-one matching at ``level``."""
     if not predicted or not reference:
         return []
-    similarity = similarity_matrix(predicted, reference, level, embedder, fuzzy)
-    weight = np.where(similarity > 0, 1.0 + _TIE_BREAK * similarity, 0.0)
-    # Solve in label order, so that among equally good assignments the one chosen does not
-    # depend on the order in which a model happened to list its concepts.
-    pred_order = sorted(range(len(predicted)), key=lambda i: _sort_key(predicted[i]))
-    ref_order = sorted(range(len(reference)), key=lambda j: _sort_key(reference[j]))
-    rows, cols = linear_sum_assignment(weight[np.ix_(pred_order, ref_order)], maximize=True)
-    pairs = [(pred_order[r], ref_order[c]) for r, c in zip(rows, cols, strict=True)]
-    return sorted((i, j) for i, j in pairs if weight[i, j] > 0)
+    return assign(
+        predicted, reference, similarity_matrix(predicted, reference, level, embedder, fuzzy)
+    )
 
 
 def _sort_key(concept: Concept) -> tuple[str, ...]:

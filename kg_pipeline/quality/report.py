@@ -21,7 +21,8 @@ from kg_pipeline.quality.concepts import (
     Embedder,
     FuzzySimilarity,
     MatchLevel,
-    match_concepts,
+    assign,
+    similarity_levels,
 )
 from kg_pipeline.quality.hallucination import HallucinationCounts, count_hallucinations
 from kg_pipeline.quality.quotes import EMPTY_QUOTE_SCORE, QuoteScore, score_quotes
@@ -175,7 +176,9 @@ def build_quality_report(
         validity.add(record)
         validity_by_category[category_of.get(record.document_id, "unknown")].add(record)
     candidates = {
-        doc_id: merge_extractions([r.extraction for r in recs if r.extraction is not None])
+        doc_id: merge_extractions(
+            [r.extraction for r in recs if r.extraction is not None], with_instances=False
+        )
         for doc_id, recs in by_document.items()
     }
     fuzzy = FuzzySimilarity(
@@ -196,8 +199,18 @@ def build_quality_report(
         candidate = candidates[document.document_id]
         concept_scores = {}
         matches: list[tuple[int, int]] = []
+        similarities = (
+            similarity_levels(candidate.concepts, reference.concepts, levels, embedder, fuzzy)
+            if candidate.concepts and reference.concepts
+            else {}
+        )
         for level in levels:
-            matches = match_concepts(candidate.concepts, reference.concepts, level, embedder, fuzzy)
+            similarity = similarities.get(level)
+            matches = (
+                assign(candidate.concepts, reference.concepts, similarity)
+                if similarity is not None
+                else []
+            )
             concept_scores[level] = PRF(
                 len(matches), len(candidate.concepts), len(reference.concepts)
             )
