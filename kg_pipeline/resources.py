@@ -31,7 +31,11 @@ class ModelEndpoint(dg.ConfigurableResource["ModelEndpoint"]):
     num_threads: int | None = Field(default=None, description="Ollama num_thread.")
     keep_alive: str = Field(default="10m", description="How long Ollama keeps the model loaded.")
     structured_output: Literal["auto", "json_schema", "json_object_schema"] = "auto"
-    timeout_seconds: float = Field(default=300.0, gt=0)
+    timeout_seconds: float = Field(default=300.0, gt=0, description="Read timeout (seconds).")
+    connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    total_timeout_seconds: float | None = Field(
+        default=None, gt=0, description="Cap on one whole request (seconds)."
+    )
     max_concurrent_requests: int = Field(default=4, ge=1, le=100)
     max_retries: int = Field(default=3, ge=0, le=20, description="Retries per call.")
     fallback_endpoint: str | None = Field(

@@ -55,7 +55,13 @@ class EndpointSettings(BaseModel):
     num_threads: int | None = None
     keep_alive: str = "10m"
     structured_output: StructuredOutputDialect = "auto"
-    timeout_seconds: float = Field(default=300.0, gt=0)
+    timeout_seconds: float = Field(
+        default=300.0, gt=0, description="Read timeout: longest wait for the server's answer."
+    )
+    connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    total_timeout_seconds: float | None = Field(
+        default=None, gt=0, description="Cap on one whole request, from connecting to the end."
+    )
     max_concurrent_requests: int = Field(default=4, ge=1, le=100)
     max_retries: int = Field(default=3, ge=0, le=20)
     fallback_endpoint: str | None = Field(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import email.utils
 import time
@@ -24,21 +25,32 @@ def make_client(settings: EndpointSettings) -> httpx.AsyncClient:
     headers = {}
     if settings.api_key is not None:
         headers["Authorization"] = f"Bearer {settings.api_key.get_secret_value()}"
-    timeout = httpx.Timeout(settings.timeout_seconds, connect=min(10.0, settings.timeout_seconds))
+    timeout = httpx.Timeout(settings.timeout_seconds, connect=settings.connect_timeout_seconds)
     return httpx.AsyncClient(
         base_url=settings.base_url.rstrip("/"), headers=headers, timeout=timeout
     )
 
 
 async def request_json(
-    client: httpx.AsyncClient, method: str, path: str, json_body: Any | None = None
+    client: httpx.AsyncClient,
+    method: str,
+    path: str,
+    json_body: Any | None = None,
+    total: float | None = None,
 ) -> tuple[dict[str, Any], float]:
     """One request; returns the decoded body and its wall time, or a ProviderUnavailable that
-    names the URL and what to do about it."""
+    names the URL and what to do about it. ``total`` caps the whole request: httpx has no such
+    limit, and a server dripping bytes never trips its read timeout."""
     url = f"{client.base_url}{path}"
     started = time.perf_counter()
     try:
-        response = await client.request(method, path, json=json_body)
+        response = await asyncio.wait_for(client.request(method, path, json=json_body), total)
+    except TimeoutError as exc:
+        raise ProviderUnavailable(
+            f"{url} took longer than the total limit of {total}s; raise total_timeout_seconds "
+            "or check the server's load",
+            timed_out=True,
+        ) from exc
     except httpx.TimeoutException as exc:
         raise ProviderUnavailable(
             f"{url} did not answer within {client.timeout.read}s ({type(exc).__name__}); "

@@ -79,7 +79,9 @@ class OllamaProvider:
         max_output_tokens: int | None = None,
     ) -> ProviderResult:
         payload = self.build_request(messages, json_schema, max_output_tokens)
-        body, elapsed = await request_json(self._client, "POST", "/api/chat", payload)
+        body, elapsed = await request_json(
+            self._client, "POST", "/api/chat", payload, self.settings.total_timeout_seconds
+        )
         message = body.get("message") or {}
         content = message.get("content") or ""
         thinking = message.get("thinking") or ""

@@ -82,13 +82,21 @@ class OpenAICompatibleProvider:
         if self.dialect != "auto":
             payload = self.build_request(messages, json_schema, self.dialect, budget)
             body, elapsed = await request_json(
-                self._client, "POST", "/v1/chat/completions", payload
+                self._client,
+                "POST",
+                "/v1/chat/completions",
+                payload,
+                self.settings.total_timeout_seconds,
             )
             return body, elapsed, payload
         payload = self.build_request(messages, json_schema, "json_schema", budget)
         try:
             body, elapsed = await request_json(
-                self._client, "POST", "/v1/chat/completions", payload
+                self._client,
+                "POST",
+                "/v1/chat/completions",
+                payload,
+                self.settings.total_timeout_seconds,
             )
             self.dialect = "json_schema"
         except HTTPStatusUnavailable as exc:
@@ -101,7 +109,11 @@ class OpenAICompatibleProvider:
             )
             payload = self.build_request(messages, json_schema, "json_object_schema", budget)
             body, elapsed = await request_json(
-                self._client, "POST", "/v1/chat/completions", payload
+                self._client,
+                "POST",
+                "/v1/chat/completions",
+                payload,
+                self.settings.total_timeout_seconds,
             )
             self.dialect = "json_object_schema"
         return body, elapsed, payload
