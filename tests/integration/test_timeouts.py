@@ -49,7 +49,9 @@ def provider(url: str, **overrides: Any) -> OpenAICompatibleProvider:
 def test_a_dripping_answer_is_cut_off_by_the_total_timeout(dripping_server: str) -> None:
     p = provider(dripping_server, timeout_seconds=1.0, total_timeout_seconds=0.5)
     started = time.perf_counter()
-    with pytest.raises(ProviderUnavailable, match=r"longer than the total limit of 0\.5s") as failure:
+    with pytest.raises(
+        ProviderUnavailable, match=r"longer than the total limit of 0\.5s"
+    ) as failure:
         asyncio.run(p.extract(build_messages("x"), extraction_json_schema()))
     assert failure.value.timed_out
     assert time.perf_counter() - started < 2.0  # not the 4 s the drip would take
