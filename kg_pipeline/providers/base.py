@@ -100,6 +100,7 @@ class CallStats(BaseModel):
     fallback_from: str | None = None
     fallback_reason: str | None = None
     fallback_added_seconds: float = 0.0
+    fallback_cost_usd: float | None = None  # None: the fallback model is not in the price table
     request_options: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -1,12 +1,14 @@
 """Hybrid local -> cloud: try the local endpoint first, and on the configured kinds of failure
 ask the fallback endpoint. Every fallback is recorded on the call's statistics (which endpoint
-failed, why, how many seconds the failed attempt added), so reports can give a fallback rate."""
+failed, why, how many seconds the failed attempt added, what the fallback call cost), so reports
+can give a fallback rate."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
+from kg_pipeline.pricing import cost_usd
 from kg_pipeline.prompts import PromptMessages
 from kg_pipeline.providers.base import (
     ExtractionProvider,
@@ -53,6 +55,11 @@ class FallbackProvider:
         result.stats.fallback_from = self.settings.name
         result.stats.fallback_reason = kind
         result.stats.fallback_added_seconds = lost
+        result.stats.fallback_cost_usd = cost_usd(
+            self.fallback.settings.model,
+            result.stats.prompt_tokens,
+            result.stats.completion_tokens,
+        )
         return result
 
     async def list_models(self) -> list[str]:

@@ -86,6 +86,9 @@ def test_an_error_falls_back_and_the_fallback_is_recorded() -> None:
         result = extract(combined)
         assert len(cloud.requests) == 1 and cloud.requests[0].body["model"] == "gpt-4o"
     assert (result.stats.fallback_from, result.stats.fallback_reason) == ("local", "error")
+    # gpt-4o at $2.50 / $10.00 per million tokens: 10 prompt + 5 completion tokens
+    # = (10 * 2.50 + 5 * 10.00) / 1e6 = 75 / 1e6 = $0.000075.
+    assert result.stats.fallback_cost_usd == pytest.approx(0.000075)
     assert result.stats.fallback_added_seconds >= 0
     assert combined.fallbacks == 1
 
