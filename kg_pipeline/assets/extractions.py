@@ -171,12 +171,21 @@ def build_extractions_asset(
         valid = statuses[ExtractionStatus.VALID.value]
         cache_hits = sum(bool(r.stats and r.stats.cached) for r in records)
         fallbacks = sum(bool(r.stats and r.stats.fallback_from) for r in records)
+        called = [r.stats for r in records if r.stats and not r.stats.cached]
+        recovery = {
+            "retries": sum(s.attempts - 1 for s in called),
+            "local_repairs": sum(bool(s.repairs) for s in called),
+            "reasks": sum(s.reasks for s in called),
+            "budget_retries": sum(s.budget_retries for s in called),
+            "failed_chunks": sum(r.status is not ExtractionStatus.VALID for r in records),
+        }
         context.add_output_metadata(
             {
                 "chunks": len(records),
                 "cache_hits": cache_hits,
                 "model_calls": len(records) - cache_hits,
                 "fallbacks": fallbacks,
+                "recovery": dg.MetadataValue.json(recovery),
                 "valid": valid,
                 "schema_valid_rate": valid / len(records) if records else 0.0,
                 "statuses": dg.MetadataValue.json(dict(statuses)),
