@@ -11,13 +11,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from kg_pipeline.quality.concepts import PRF
 from kg_pipeline.reference import ReferenceRelationship
-from kg_pipeline.schema import DirectionSemantics, Relationship
+from kg_pipeline.schema import DirectionSemantics
 
 TypeField = Literal["relationship_type", "type_60", "type_90"]
+
+
+class RelationshipLike(Protocol):
+    """What scoring reads of a candidate relationship (a model's, or a merged document's)."""
+
+    @property
+    def from_concept_id(self) -> str: ...
+    @property
+    def to_concept_id(self) -> str: ...
+    @property
+    def relationship_type(self) -> str: ...
+    @property
+    def confidence(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -49,7 +62,7 @@ def _reference_type(rel: ReferenceRelationship, field: TypeField) -> str:
 
 
 def score_relationships(
-    predicted: Sequence[Relationship],
+    predicted: Sequence[RelationshipLike],
     reference: Sequence[ReferenceRelationship],
     concept_map: dict[str, str],
     type_field: TypeField = "relationship_type",
@@ -73,7 +86,7 @@ def score_relationships(
 
 
 def _match_one(
-    candidate: Relationship,
+    candidate: RelationshipLike,
     by_ends: dict[tuple[str, str], list[ReferenceRelationship]],
     concept_map: dict[str, str],
     type_field: TypeField,

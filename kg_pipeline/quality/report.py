@@ -14,7 +14,7 @@ from kg_pipeline.baseline import Baseline
 from kg_pipeline.chunking import Chunk
 from kg_pipeline.documents import Document
 from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus
-from kg_pipeline.merging import merge_extractions
+from kg_pipeline.merging import merge_document
 from kg_pipeline.quality.calibration import expected_calibration_error
 from kg_pipeline.quality.concepts import (
     PRF,
@@ -176,8 +176,8 @@ def build_quality_report(
         validity.add(record)
         validity_by_category[category_of.get(record.document_id, "unknown")].add(record)
     candidates = {
-        doc_id: merge_extractions(
-            [r.extraction for r in recs if r.extraction is not None], with_instances=False
+        doc_id: merge_document(
+            [r.extraction for r in recs if r.extraction is not None], with_quotes=False
         )
         for doc_id, recs in by_document.items()
     }
@@ -215,7 +215,7 @@ def build_quality_report(
                 len(matches), len(candidate.concepts), len(reference.concepts)
             )
         concept_map = {
-            candidate.concepts[i].concept_id: reference.concepts[j].concept_id for i, j in matches
+            candidate.concept_ids[i]: reference.concepts[j].concept_id for i, j in matches
         }  # through the most lenient level's assignment
         quotes, hallucinations = EMPTY_QUOTE_SCORE, HallucinationCounts()
         for record in doc_records:
