@@ -1,0 +1,1 @@
+"""Load generation and latency statistics for serving benchmarks (pure, no Dagster)."""
