@@ -65,14 +65,29 @@ class LevelResult:
         return 1 - len(self.completed) / len(self.requests) if self.requests else 0.0
 
     @property
-    def output_throughput(self) -> float:
-        """Output tokens per second, from the server's counts."""
+    def _counted(self) -> bool:
+        return all(r.output_tokens is not None for r in self.completed)
+
+    @property
+    def output_throughput(self) -> float | None:
+        """Output tokens per second, from the server's counts; None when the server did not
+        report them (llama-cpp-python sends no usage when streaming) — never a made-up zero."""
+        if not self._counted:
+            return None
         return sum(r.output_tokens or 0 for r in self.completed) / self.duration_s
 
     @property
-    def total_token_throughput(self) -> float:
+    def total_token_throughput(self) -> float | None:
+        if not self._counted or any(r.prompt_tokens is None for r in self.completed):
+            return None
         tokens = sum((r.output_tokens or 0) + (r.prompt_tokens or 0) for r in self.completed)
         return tokens / self.duration_s
+
+    @property
+    def streamed_chunk_throughput(self) -> float:
+        """Streamed content chunks per second, as the client saw them (one token per chunk on
+        llama.cpp and vLLM); a stand-in when the server reports no counts."""
+        return sum(len(r.token_times) for r in self.completed) / self.duration_s
 
     @property
     def request_throughput(self) -> float:
@@ -90,6 +105,7 @@ class LevelResult:
             "chunks_per_minute": self.request_throughput * 60,
             "output_throughput": self.output_throughput,
             "total_token_throughput": self.total_token_throughput,
+            "streamed_chunk_throughput": self.streamed_chunk_throughput,
             "ttft_s": percentiles([r.ttft for r in done if r.ttft is not None]),
             "tpot_s": percentiles([t for r in done if (t := r.tpot) is not None]),
             "itl_s": percentiles([i for r in done for i in r.itls]),

@@ -33,6 +33,14 @@ def test_level_throughputs_count_completed_requests_only() -> None:
     assert summary["e2el_s"] == {"p50": 1.0, "p90": 1.0, "p99": 1.0}
 
 
+def test_missing_server_counts_give_no_throughput_rather_than_zero() -> None:
+    streamed = RequestTiming(ttft=0.1, e2el=1.0, token_times=(0.1, 0.2, 0.3))
+    level = LevelResult(concurrency=1, duration_s=2.0, requests=(streamed,))
+    # No usage counts: output throughput unknown; 3 streamed chunks / 2 s = 1.5 chunks/s.
+    assert level.output_throughput is None and level.total_token_throughput is None
+    assert level.streamed_chunk_throughput == 1.5
+
+
 def test_knee_is_the_last_concurrency_that_still_raised_throughput_by_ten_percent() -> None:
     # 1 -> 2: +90 %; 2 -> 4: +47 %; 4 -> 8: +5 % (flat): the knee is 4.
     assert knee([(1, 10.0), (2, 19.0), (4, 28.0), (8, 29.4)]) == 4
