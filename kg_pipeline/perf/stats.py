@@ -110,6 +110,7 @@ class LevelResult:
             "tpot_s": percentiles([t for r in done if (t := r.tpot) is not None]),
             "itl_s": percentiles([i for r in done for i in r.itls]),
             "e2el_s": percentiles([r.e2el for r in done]),
+            "errors": sorted({r.error for r in self.requests if r.error})[:5],
         }
 
 
