@@ -76,19 +76,42 @@ class OpenAICompatibleProvider:
             payload["reasoning_effort"] = s.thinking_mode.value
         return payload
 
+    async def _send(
+        self,
+        messages: PromptMessages,
+        json_schema: dict[str, Any],
+        dialect: StructuredOutputDialect,
+        budget: int | None,
+    ) -> tuple[dict[str, Any], float, dict[str, Any]]:
+        payload = self.build_request(messages, json_schema, dialect, budget)
+        body, elapsed = await request_json(
+            self._client,
+            "POST",
+            "/v1/chat/completions",
+            payload,
+            self.settings.total_timeout_seconds,
+        )
+        return body, elapsed, payload
+
     async def _post(
         self, messages: PromptMessages, json_schema: dict[str, Any], budget: int | None
     ) -> tuple[dict[str, Any], float, dict[str, Any]]:
         if self.dialect != "auto":
-            payload = self.build_request(messages, json_schema, self.dialect, budget)
-            body, elapsed = await request_json(
-                self._client,
-                "POST",
-                "/v1/chat/completions",
-                payload,
-                self.settings.total_timeout_seconds,
+            return await self._send(messages, json_schema, self.dialect, budget)
+        try:
+            sent = await self._send(messages, json_schema, "json_schema", budget)
+            self.dialect = "json_schema"
+        except HTTPStatusUnavailable as exc:
+            if exc.status_code not in _DIALECT_REJECTED:
+                raise
+            log.info(
+                "%s rejected response_format json_schema (HTTP %s); using json_object + schema",
+                self.settings.base_url,
+                exc.status_code,
             )
-            return body, elapsed, payload
+            sent = await self._send(messages, json_schema, "json_object_schema", budget)
+            self.dialect = "json_object_schema"
+        return sent
         payload = self.build_request(messages, json_schema, "json_schema", budget)
         try:
             body, elapsed = await request_json(

@@ -8,6 +8,7 @@ extractions are stored: a failure is always retried on the next run.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -104,11 +105,9 @@ class CachedProvider:
             "stats_json": result.stats.model_dump_json(),
             "created_at": dt.datetime.now(dt.UTC),
         }
-        try:
-            with self.engine.begin() as connection:
-                connection.execute(sa.insert(response_cache).values(**values))
-        except sa.exc.IntegrityError:
-            pass  # another run stored the same answer first; the first one stays
+        # Another run may have stored the same answer first; the first one stays.
+        with contextlib.suppress(sa.exc.IntegrityError), self.engine.begin() as connection:
+            connection.execute(sa.insert(response_cache).values(**values))
 
     async def list_models(self) -> list[str]:
         return await self.inner.list_models()
