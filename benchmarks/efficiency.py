@@ -27,8 +27,7 @@ from kg_pipeline.assets.extractions import ExtractionsConfig
 from kg_pipeline.chunking import chunk_document
 from kg_pipeline.definitions import chunks, documents, extractions
 from kg_pipeline.documents import load_corpus, sample_per_category
-from kg_pipeline.endpoints import DEFAULT_ENDPOINT
-from kg_pipeline.local_server import LocalServer
+from kg_pipeline.endpoints import DEFAULT_ENDPOINT, benchmark_target
 from kg_pipeline.prompts import build_messages
 from kg_pipeline.providers import EndpointSettings, OpenAICompatibleProvider
 from kg_pipeline.resources import ModelEndpoint, resource_key
@@ -55,10 +54,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-category", type=int, default=1)
     args = parser.parse_args()
-    LocalServer().start()
-    settings = EndpointSettings(
-        **DEFAULT_ENDPOINT.model_dump(exclude={"api_key_env", "manage_local_server"})
-    )
+    settings = benchmark_target()
     docs, _ = load_corpus(ROOT / "test_corpus")
     docs = sample_per_category(docs, args.per_category)
     texts = [c.text for d in docs for c in chunk_document(d.document_id, d.text)]

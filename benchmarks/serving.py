@@ -17,10 +17,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from kg_pipeline.endpoints import DEFAULT_ENDPOINT
-from kg_pipeline.local_server import LocalServer
+from kg_pipeline.endpoints import benchmark_target
 from kg_pipeline.perf.sweep import sweep
-from kg_pipeline.providers import EndpointSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,17 +35,7 @@ def main() -> None:
     parser.add_argument("--corpus", default=str(ROOT / "test_corpus"))
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = parser.parse_args()
-    fields = DEFAULT_ENDPOINT.model_dump(exclude={"api_key_env", "manage_local_server"})
-    if args.base_url:
-        fields |= {
-            "base_url": args.base_url,
-            "model": args.model,
-            "provider": args.provider,
-            "name": args.name or args.model,
-        }
-    else:
-        LocalServer().start()
-    settings = EndpointSettings(**fields)
+    settings = benchmark_target(args.base_url, args.model, args.provider, args.name)
     path = sweep(
         settings,
         [int(c) for c in args.concurrency.split(",")],

@@ -18,10 +18,9 @@ from pathlib import Path
 from kg_pipeline.baseline import curated_baseline
 from kg_pipeline.chunking import chunk_document
 from kg_pipeline.documents import load_corpus, sample_per_category
-from kg_pipeline.endpoints import DEFAULT_ENDPOINT
+from kg_pipeline.endpoints import benchmark_target
 from kg_pipeline.extraction import extract_chunks
-from kg_pipeline.local_server import LocalServer
-from kg_pipeline.providers import EndpointSettings, create_provider
+from kg_pipeline.providers import create_provider
 from kg_pipeline.providers.resilient import ResilientProvider
 from kg_pipeline.quality.report import build_quality_report
 from kg_pipeline.vocabulary import named_vocabulary
@@ -38,16 +37,7 @@ def main() -> None:
     parser.add_argument("--provider", default="llamacpp")
     args = parser.parse_args()
 
-    settings_fields = DEFAULT_ENDPOINT.model_dump(exclude={"api_key_env", "manage_local_server"})
-    if args.base_url:
-        settings_fields |= {
-            "base_url": args.base_url,
-            "model": args.model,
-            "provider": args.provider,
-        }
-    else:
-        LocalServer().start()
-    settings = EndpointSettings(**settings_fields)
+    settings = benchmark_target(args.base_url, args.model, args.provider)
     docs, _ = load_corpus(args.corpus)
     docs = sample_per_category(docs, args.per_category)
     chunks = [c for d in docs for c in chunk_document(d.document_id, d.text)]

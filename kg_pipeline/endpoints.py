@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from kg_pipeline.local_model import MODEL_ALIAS
-from kg_pipeline.local_server import DEFAULT_HOST, DEFAULT_PORT
+from kg_pipeline.local_server import DEFAULT_HOST, DEFAULT_PORT, LocalServer
 from kg_pipeline.providers.base import EndpointSettings
 
 ENDPOINTS_FILE_ENV = "KG_ENDPOINTS_FILE"
@@ -72,3 +72,26 @@ def load_endpoints(path: str | Path | None = None) -> list[EndpointEntry]:
     if not entries or len(set(names)) != len(names):
         raise EndpointsError(f"endpoints file {file} must list endpoints with unique names")
     return entries
+
+
+def benchmark_target(
+    base_url: str | None = None,
+    model: str | None = None,
+    provider: str = "llamacpp",
+    name: str | None = None,
+) -> EndpointSettings:
+    """The endpoint a benchmark measures: the server given, or else the embedded model (started
+    if it is not running). Validated like any endpoint, so a mistyped provider fails here."""
+    fields = DEFAULT_ENDPOINT.model_dump(exclude={"api_key_env", "manage_local_server"})
+    if base_url is None:
+        LocalServer(port=DEFAULT_PORT).start()
+    elif not model:
+        raise EndpointsError(f"name the model served at {base_url} (--model)")
+    else:
+        fields |= {
+            "base_url": base_url,
+            "model": model,
+            "provider": provider,
+            "name": name or model,
+        }
+    return EndpointSettings(**fields)

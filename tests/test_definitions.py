@@ -5,7 +5,12 @@ import dagster as dg
 import pytest
 
 from kg_pipeline.definitions import defs
-from kg_pipeline.endpoints import DEFAULT_ENDPOINT, EndpointsError, load_endpoints
+from kg_pipeline.endpoints import (
+    DEFAULT_ENDPOINT,
+    EndpointsError,
+    benchmark_target,
+    load_endpoints,
+)
 from kg_pipeline.resources import ModelEndpoint, resource_key
 
 
@@ -57,3 +62,16 @@ def test_duplicate_endpoint_names_are_rejected(tmp_path: Path) -> None:
 
 def test_resource_keys_are_identifiers() -> None:
     assert resource_key("local-qwen2.5-coder-0.5b") == "endpoint_local_qwen2_5_coder_0_5b"
+
+
+def test_a_benchmark_target_names_its_server_and_is_validated() -> None:
+    target = benchmark_target("http://127.0.0.1:11434", "qwen2.5:7b-instruct", "ollama")
+    assert (target.provider, target.model, target.name) == (
+        "ollama",
+        "qwen2.5:7b-instruct",
+        "qwen2.5:7b-instruct",
+    )
+    with pytest.raises(EndpointsError, match="--model"):
+        benchmark_target("http://127.0.0.1:11434")
+    with pytest.raises(ValueError, match="provider"):
+        benchmark_target("http://127.0.0.1:11434", "m", "olama")

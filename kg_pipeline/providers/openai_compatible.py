@@ -112,34 +112,6 @@ class OpenAICompatibleProvider:
             sent = await self._send(messages, json_schema, "json_object_schema", budget)
             self.dialect = "json_object_schema"
         return sent
-        payload = self.build_request(messages, json_schema, "json_schema", budget)
-        try:
-            body, elapsed = await request_json(
-                self._client,
-                "POST",
-                "/v1/chat/completions",
-                payload,
-                self.settings.total_timeout_seconds,
-            )
-            self.dialect = "json_schema"
-        except HTTPStatusUnavailable as exc:
-            if exc.status_code not in _DIALECT_REJECTED:
-                raise
-            log.info(
-                "%s rejected response_format json_schema (HTTP %s); using json_object + schema",
-                self.settings.base_url,
-                exc.status_code,
-            )
-            payload = self.build_request(messages, json_schema, "json_object_schema", budget)
-            body, elapsed = await request_json(
-                self._client,
-                "POST",
-                "/v1/chat/completions",
-                payload,
-                self.settings.total_timeout_seconds,
-            )
-            self.dialect = "json_object_schema"
-        return body, elapsed, payload
 
     async def extract(
         self,
