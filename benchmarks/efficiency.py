@@ -30,8 +30,10 @@ from kg_pipeline.documents import load_corpus, sample_per_category
 from kg_pipeline.endpoints import DEFAULT_ENDPOINT, benchmark_target
 from kg_pipeline.prompts import build_messages
 from kg_pipeline.providers import EndpointSettings, OpenAICompatibleProvider
-from kg_pipeline.resources import ModelEndpoint, resource_key
+from kg_pipeline.registry import MODEL_PARTITIONS, config_from_entry
+from kg_pipeline.resources import ModelRegistry
 from kg_pipeline.schema import extraction_json_schema
+from kg_pipeline.store.config import ConfigStore
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,13 +63,17 @@ def main() -> None:
 
     raw_before = asyncio.run(raw_run(settings, texts))
 
-    endpoint = ModelEndpoint.from_entry(DEFAULT_ENDPOINT)
+    store = ConfigStore()
+    store.save(config_from_entry(DEFAULT_ENDPOINT, active=True), updated_by="efficiency benchmark")
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(MODEL_PARTITIONS, [DEFAULT_ENDPOINT.name])
     started = time.perf_counter()
     result = dg.materialize(
         [documents, chunks, extractions],
         partition_key=DEFAULT_ENDPOINT.name,
+        instance=instance,
         resources={
-            resource_key(DEFAULT_ENDPOINT.name): endpoint,
+            "model_registry": ModelRegistry(),
             CLOUD_BASELINE_KEY: cloud_baseline_endpoint(),
         },
         run_config=dg.RunConfig(

@@ -1,4 +1,4 @@
-"""The `kg` command: run the embedded model server and check model endpoints from a shell."""
+"""The `kg` command: the embedded model server, the model registry, the corpus and the jobs."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from pathlib import Path
 
 import click
 
+from kg_pipeline.cli_admin import admin, open_store, served_models
+from kg_pipeline.cli_run import ingest, run, ui
 from kg_pipeline.corpus_stats import corpus_stats_markdown
 from kg_pipeline.documents import load_corpus
-from kg_pipeline.endpoints import EndpointsError, load_endpoints
 from kg_pipeline.importers.common import (
     VOCABULARY_FILE,
     GoldSetFormatError,
@@ -23,7 +24,7 @@ from kg_pipeline.importers.redocred import import_redocred
 from kg_pipeline.importers.text2kgbench import import_text2kgbench
 from kg_pipeline.local_model import ModelUnavailable, ensure_model
 from kg_pipeline.local_server import DEFAULT_PORT, LocalServer, LocalServerError
-from kg_pipeline.providers import ProviderError, create_provider
+from kg_pipeline.providers import ProviderError
 from kg_pipeline.reference import check_reference
 from kg_pipeline.vocabulary import BASE_VOCABULARY, Vocabulary, load_vocabulary
 
@@ -85,36 +86,35 @@ def status(port: int) -> None:
 
 @main.command()
 def endpoints() -> None:
-    """List the configured model endpoints and check that each serves its model."""
-    try:
-        entries = load_endpoints()
-    except EndpointsError as exc:
-        _fail(str(exc))
+    """List the registered models and check that each server serves its model."""
+    store = open_store()
+    all_ok = True
+    for config in store.list():
+        try:
+            served = asyncio.run(served_models(config))
+        except ProviderError as exc:
+            click.secho(f"✗ {config.name}: {exc}", fg="red")
+            all_ok = False
+            continue
+        active = " (active)" if config.active else ""
+        if config.model_name in served:
+            click.secho(
+                f"✓ {config.name}{active}: {config.model_name} at {config.base_url}", fg="green"
+            )
+        else:
+            all_ok = False
+            click.secho(
+                f"✗ {config.name}: {config.base_url} does not serve {config.model_name!r} "
+                f"(it serves: {', '.join(served) or 'nothing'})",
+                fg="red",
+            )
+    sys.exit(0 if all_ok else 1)
 
-    async def check() -> bool:
-        all_ok = True
-        for entry in entries:
-            provider = create_provider(entry)
-            try:
-                served = await provider.list_models()
-            except ProviderError as exc:
-                click.secho(f"✗ {entry.name}: {exc}", fg="red")
-                all_ok = False
-                continue
-            finally:
-                await provider.aclose()
-            if entry.model in served:
-                click.secho(f"✓ {entry.name}: {entry.model} at {entry.base_url}", fg="green")
-            else:
-                all_ok = False
-                click.secho(
-                    f"✗ {entry.name}: {entry.base_url} does not serve {entry.model!r} "
-                    f"(it serves: {', '.join(served) or 'nothing'})",
-                    fg="red",
-                )
-        return all_ok
 
-    sys.exit(0 if asyncio.run(check()) else 1)
+main.add_command(admin)
+main.add_command(ingest)
+main.add_command(run)
+main.add_command(ui)
 
 
 @main.group()

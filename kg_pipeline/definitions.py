@@ -1,5 +1,10 @@
 """The one Definitions object: `dagster dev`, `dagster asset materialize -m kg_pipeline.definitions`
-and the tests all load this."""
+and the tests all load this.
+
+Nothing here reads the model configuration: models are partitions (`models`, dynamic) and the
+`model_registry` resource reads their settings from the configuration store when a run needs
+them, so registering or switching a model never needs a code reload.
+"""
 
 from __future__ import annotations
 
@@ -13,34 +18,32 @@ from kg_pipeline.assets.baseline import (
 )
 from kg_pipeline.assets.corpus import chunks, documents
 from kg_pipeline.assets.extractions import build_extractions_asset
+from kg_pipeline.assets.ingest import ingest_job
 from kg_pipeline.assets.quality import build_quality_report_asset, model_comparison
-from kg_pipeline.endpoints import load_endpoints
-from kg_pipeline.resources import ModelEndpoint, resource_key
+from kg_pipeline.registry import model_partitions
+from kg_pipeline.resources import ModelRegistry
 
-ENDPOINTS = load_endpoints()
-# One partition per model endpoint: each endpoint's extractions and report stand on their own.
-model_partitions = dg.StaticPartitionsDefinition([e.name for e in ENDPOINTS])
 extractions = build_extractions_asset(model_partitions)
 quality_report = build_quality_report_asset(model_partitions)
-baseline = build_baseline_asset([e.name for e in ENDPOINTS])
+baseline = build_baseline_asset()
 ASSETS = [documents, chunks, extractions, baseline, quality_report, model_comparison]
 
 extraction_job = dg.define_asset_job(
     name="extraction_job",
     selection=[documents, chunks, extractions, baseline, quality_report],
-    description="documents -> chunks -> extractions + baseline -> quality_report for one model "
-    "endpoint.",
+    description="documents -> chunks -> extractions + baseline -> quality_report for one "
+    "registered model (the partition).",
 )
 
-nightly_quality_benchmark, endpoint_config_sensor = build_automation(
-    extraction_job, [e.name for e in ENDPOINTS]
-)
+nightly_quality_benchmark, model_registry_sensor = build_automation(extraction_job)
 
 defs = dg.Definitions(
     assets=ASSETS,
-    jobs=[extraction_job],
+    jobs=[extraction_job, ingest_job],
     schedules=[nightly_quality_benchmark],
-    sensors=[endpoint_config_sensor],
-    resources={resource_key(e.name): ModelEndpoint.from_entry(e) for e in ENDPOINTS}
-    | {CLOUD_BASELINE_KEY: cloud_baseline_endpoint()},
+    sensors=[model_registry_sensor],
+    resources={
+        "model_registry": ModelRegistry(),
+        CLOUD_BASELINE_KEY: cloud_baseline_endpoint(),
+    },
 )

@@ -88,20 +88,26 @@ async def extract_chunk(
 
 
 async def extract_chunks(
-    provider: ExtractionProvider,
+    provider: ExtractionProvider | Callable[[], ExtractionProvider],
     chunks: Sequence[Chunk],
     vocabulary: Vocabulary = BASE_VOCABULARY,
     on_done: ProgressCallback | None = None,
 ) -> list[ChunkExtraction]:
-    """Extract every chunk with at most ``max_concurrent_requests`` calls in flight."""
-    limit = asyncio.Semaphore(provider.settings.max_concurrent_requests)
+    """Extract every chunk with at most ``max_concurrent_requests`` calls in flight.
+
+    ``provider`` may be a function returning the provider to use: it is asked again as each
+    chunk starts, so a configuration switched mid-run applies from the next chunk on (the
+    bound on calls in flight is the first provider's, for the whole run).
+    """
+    current = provider if callable(provider) else lambda: provider
+    limit = asyncio.Semaphore(current().settings.max_concurrent_requests)
     schema = extraction_json_schema(vocabulary)
     done = 0
 
     async def one(chunk: Chunk) -> ChunkExtraction:
         nonlocal done
         async with limit:
-            record = await extract_chunk(provider, chunk, vocabulary, schema)
+            record = await extract_chunk(current(), chunk, vocabulary, schema)
         done += 1
         if on_done is not None:
             on_done(done, len(chunks), record)

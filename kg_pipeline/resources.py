@@ -1,23 +1,24 @@
-"""Dagster resources: one per model endpoint (a GPU, a server instance, or the embedded model)."""
+"""Dagster resources: the model registry (the configuration store, read at run time) and the
+endpoint it resolves each registered model to (a GPU, a server instance, or the embedded model)."""
 
-import re
 from typing import Literal
 from urllib.parse import urlsplit
 
 import dagster as dg
 from pydantic import Field, SecretStr
 
-from kg_pipeline.endpoints import EndpointEntry
 from kg_pipeline.local_server import LocalServer
 from kg_pipeline.providers import EndpointSettings, ExtractionProvider, create_provider
+from kg_pipeline.store.config import ConfigStore, ModelConfig
+from kg_pipeline.store.database import create_engine
 
 
 class ModelEndpoint(dg.ConfigurableResource["ModelEndpoint"]):
     """One model on one server. ``max_concurrent_requests`` bounds the calls in flight to it."""
 
     name: str = Field(description="Endpoint name; also the partition key of `extractions`.")
-    provider: Literal["ollama", "openai_compatible", "vllm", "llamacpp", "openai"] = Field(
-        description="Wire protocol / server kind."
+    provider: Literal["ollama", "openai_compatible", "vllm", "llamacpp", "openai", "anthropic"] = (
+        Field(description="Wire protocol / server kind.")
     )
     base_url: str = Field(description="Server root, e.g. http://gpu-0:11434 for Ollama.")
     model: str = Field(description="Model name as the server knows it.")
@@ -72,12 +73,31 @@ class ModelEndpoint(dg.ConfigurableResource["ModelEndpoint"]):
         return create_provider(self.settings)
 
     @classmethod
-    def from_entry(cls, entry: EndpointEntry) -> "ModelEndpoint":
-        fields = entry.model_dump(exclude={"api_key", "api_key_env"})
-        api_key = dg.EnvVar(entry.api_key_env) if entry.api_key_env else None
-        return cls(**fields, api_key=api_key)
+    def from_config(cls, config: ModelConfig) -> "ModelEndpoint":
+        """The endpoint of a registered model; its API key is read from the environment now."""
+        settings = config.settings()
+        fields = settings.model_dump(mode="json", exclude={"api_key"})
+        key = settings.api_key.get_secret_value() if settings.api_key else None
+        return cls(
+            **fields,
+            api_key=key,
+            manage_local_server=config.options.manage_local_server,
+        )
 
 
-def resource_key(endpoint_name: str) -> str:
-    """Resource keys must be identifiers; endpoint names may hold dots and dashes."""
-    return "endpoint_" + re.sub(r"\W", "_", endpoint_name)
+class ModelRegistry(dg.ConfigurableResource["ModelRegistry"]):
+    """The registered models, read from the configuration store when a run needs them (not when
+    the code loads), so a model registered or changed from the `kg` CLI is used without
+    reloading anything."""
+
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the configuration store; default: KG_DATABASE_URL, else "
+        "the SQLite file in the state folder.",
+    )
+
+    def store(self) -> ConfigStore:
+        return ConfigStore(create_engine(self.database_url))
+
+    def endpoint(self, name: str) -> ModelEndpoint:
+        return ModelEndpoint.from_config(self.store().get(name))

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from kg_pipeline.local_server import LocalServer
+from tests.postgres import Postgres, start_postgres, stop_postgres
 
 
 def free_port() -> int:
@@ -32,3 +33,13 @@ def isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KG_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.delenv("KG_DATABASE_URL", raising=False)
     monkeypatch.setenv("KG_RESULTS_DIR", str(tmp_path / "results"))
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A PostgreSQL server of the session's own (started on first use, seconds)."""
+    server = start_postgres(free_port())
+    try:
+        yield server
+    finally:
+        stop_postgres(server)

@@ -11,7 +11,9 @@ from kg_pipeline.endpoints import (
     benchmark_target,
     load_endpoints,
 )
-from kg_pipeline.resources import ModelEndpoint, resource_key
+from kg_pipeline.registry import MODEL_PARTITIONS, config_from_entry
+from kg_pipeline.resources import ModelRegistry
+from kg_pipeline.store.config import ConfigStore
 
 
 def test_definitions_load_with_every_stage_and_the_main_job() -> None:
@@ -20,13 +22,16 @@ def test_definitions_load_with_every_stage_and_the_main_job() -> None:
         "documents", "chunks", "extractions", "baseline", "quality_report", "model_comparison",
     }  # fmt: skip
     job = defs.resolve_job_def("extraction_job")
-    assert job.partitions_def is not None
-    assert job.partitions_def.get_partition_keys() == [DEFAULT_ENDPOINT.name]
+    assert isinstance(job.partitions_def, dg.DynamicPartitionsDefinition)
+    assert job.partitions_def.name == MODEL_PARTITIONS
+    assert defs.resolve_job_def("ingest_job") is not None
 
 
-def test_each_endpoint_is_its_own_resource() -> None:
+def test_models_come_from_the_registry_resource_read_at_run_time() -> None:
     resources = defs.resources or {}
-    assert isinstance(resources[resource_key(DEFAULT_ENDPOINT.name)], ModelEndpoint)
+    assert isinstance(resources["model_registry"], ModelRegistry)
+    # Loading the definitions registered nothing: the store is read when a run needs it.
+    assert ConfigStore().list() == []
 
 
 def test_without_configuration_the_embedded_model_is_the_only_endpoint() -> None:
@@ -48,8 +53,9 @@ def test_endpoints_file_lists_servers_and_names_key_variables_not_keys(tmp_path:
     )  # fmt: skip
     entries = load_endpoints(path)
     assert [e.name for e in entries] == ["gpu0-ollama", "gpt-4o"]
-    resource = ModelEndpoint.from_entry(entries[1])
-    assert resource.api_key == dg.EnvVar("OPENAI_API_KEY")
+    config = config_from_entry(entries[1])
+    assert config.options.api_key_env == "OPENAI_API_KEY"
+    assert "sk-" not in config.model_dump_json()
 
 
 def test_duplicate_endpoint_names_are_rejected(tmp_path: Path) -> None:
@@ -58,10 +64,6 @@ def test_duplicate_endpoint_names_are_rejected(tmp_path: Path) -> None:
     path.write_text(json.dumps([entry, entry]))
     with pytest.raises(EndpointsError, match="unique names"):
         load_endpoints(path)
-
-
-def test_resource_keys_are_identifiers() -> None:
-    assert resource_key("local-qwen2.5-coder-0.5b") == "endpoint_local_qwen2_5_coder_0_5b"
 
 
 def test_a_benchmark_target_names_its_server_and_is_validated() -> None:

@@ -6,7 +6,7 @@ import os
 import dagster as dg
 from pydantic import Field
 
-from kg_pipeline.assets.extractions import results_dir, run_extraction
+from kg_pipeline.assets.extractions import results_dir, run_endpoint_extraction
 from kg_pipeline.baseline import (
     Baseline,
     BaselineStore,
@@ -19,10 +19,11 @@ from kg_pipeline.chunking import Chunk
 from kg_pipeline.documents import Document
 from kg_pipeline.extraction import ExtractionStatus
 from kg_pipeline.prompts import PROMPT_VERSION
-from kg_pipeline.resources import ModelEndpoint, resource_key
+from kg_pipeline.resources import ModelEndpoint, ModelRegistry
+from kg_pipeline.store.config import ConfigError
 from kg_pipeline.vocabulary import resolve_vocabulary
 
-CLOUD_BASELINE_KEY = "cloud_baseline"
+CLOUD_BASELINE_KEY = "cloud_baseline"  # the resource key: the asset's parameter name
 
 
 def cloud_baseline_endpoint() -> ModelEndpoint:
@@ -43,7 +44,7 @@ def cloud_baseline_endpoint() -> ModelEndpoint:
 class BaselineConfig(dg.Config):
     reference_endpoint: str | None = Field(
         default=None,
-        description="Record this configured endpoint (e.g. a 70B model on vLLM) as the reference "
+        description="Record this registered model (e.g. a 70B model on vLLM) as the reference "
         "instead of the cloud model.",
     )
     use_curated: bool = Field(
@@ -59,32 +60,29 @@ class BaselineConfig(dg.Config):
     )
 
 
-def build_baseline_asset(endpoint_names: list[str]) -> dg.AssetsDefinition:
-    keys = {resource_key(name) for name in endpoint_names} | {CLOUD_BASELINE_KEY}
-
-    @dg.asset(group_name="evaluate", kinds={"python", "llm"}, required_resource_keys=keys)
+def build_baseline_asset() -> dg.AssetsDefinition:
+    @dg.asset(group_name="evaluate", kinds={"python", "llm"})
     def baseline(
         context: dg.AssetExecutionContext,
         config: BaselineConfig,
+        model_registry: ModelRegistry,
+        cloud_baseline: ModelEndpoint,
         documents: list[Document],
         chunks: list[Chunk],
     ) -> Baseline:
         """The reference for every quality report: a recorded model (GPT-4o when OPENAI_API_KEY
-        is set, or any configured endpoint) or, without one, the curated references."""
-        if config.reference_endpoint and config.reference_endpoint not in endpoint_names:
-            raise dg.Failure(
-                f"reference_endpoint {config.reference_endpoint!r} is not a configured endpoint; "
-                f"configured: {', '.join(endpoint_names)}"
-            )
+        is set, or any registered model) or, without one, the curated references."""
         endpoint: ModelEndpoint | None = None
         if config.use_curated:
             pass
         elif config.reference_endpoint:
-            endpoint = getattr(context.resources, resource_key(config.reference_endpoint))
+            try:
+                endpoint = model_registry.endpoint(config.reference_endpoint)
+            except ConfigError as exc:
+                raise dg.Failure(f"reference_endpoint: {exc}") from exc
         else:
-            cloud: ModelEndpoint = getattr(context.resources, CLOUD_BASELINE_KEY)
-            if cloud.api_key:
-                endpoint = cloud
+            if cloud_baseline.api_key:
+                endpoint = cloud_baseline
             else:
                 context.log.info("OPENAI_API_KEY is not set: measuring against curated references")
         if endpoint is None:
@@ -124,7 +122,9 @@ def _recorded_baseline(
         return model_baseline(meta, records)
     context.log.info(f"recording {endpoint.model} as the baseline over {len(chunks)} chunks")
     # A fresh recording is the point of rerecord: never answer it from the response cache.
-    records = run_extraction(context, endpoint, chunks, vocabulary, use_cache=not config.rerecord)
+    records = run_endpoint_extraction(
+        context, endpoint, chunks, vocabulary, use_cache=not config.rerecord
+    )
     meta = store.save(
         RecordingMeta(
             endpoint=endpoint.name,

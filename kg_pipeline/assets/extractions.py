@@ -3,10 +3,12 @@
 import asyncio
 import os
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import sqlalchemy as sa
 from pydantic import Field
 
 from kg_pipeline.chunking import Chunk
@@ -15,14 +17,19 @@ from kg_pipeline.prompts import PROMPT_VERSION
 from kg_pipeline.providers import ExtractionProvider
 from kg_pipeline.providers.fallback import FallbackProvider
 from kg_pipeline.providers.resilient import ResilientProvider
-from kg_pipeline.resources import ModelEndpoint, resource_key
+from kg_pipeline.resources import ModelEndpoint, ModelRegistry
 from kg_pipeline.store.cache import CachedProvider
+from kg_pipeline.store.config import ConfigError, ModelConfig
 from kg_pipeline.store.database import create_engine
+from kg_pipeline.store.live import LiveProvider, Switch
 from kg_pipeline.vocabulary import Vocabulary, resolve_vocabulary
 
-# Every endpoint shares this pool: with the default limit of 1 (dagster.yaml), two runs never
-# drive model servers at once on a single-machine deployment. Per-GPU pools come with the fleet.
+# Every model shares this pool: with the default limit of 1 (dagster.yaml), two runs never drive
+# model servers at once on a single-machine deployment. Per-GPU pools come with the fleet.
 MODEL_POOL = "model_endpoints"
+
+# Extraction runs inside assets (the benchmark) and inside the ingest op (`kg ingest`).
+RunContext = dg.AssetExecutionContext | dg.OpExecutionContext
 
 
 def results_dir() -> Path:
@@ -52,7 +59,7 @@ class ExtractionsConfig(dg.Config):
     )
 
 
-def _progress_logger(context: dg.AssetExecutionContext) -> Any:
+def _progress_logger(context: RunContext) -> Any:
     def log(done: int, total: int, record: ChunkExtraction) -> None:
         stats = record.stats
         timing = f" in {stats.wall_seconds:.1f}s" if stats else ""
@@ -63,62 +70,97 @@ def _progress_logger(context: dg.AssetExecutionContext) -> Any:
         )
         detail = f": {record.error}" if record.error else ""
         context.log.info(
-            f"[{done}/{total}] {record.chunk_id} {record.status.value}{timing}{tokens}{detail}"
+            f"[{done}/{total}] {record.chunk_id} {record.status.value}{timing}{tokens} "
+            f"({record.model}){detail}"
         )
 
     return log
 
 
+def provider_stack(
+    endpoint: ModelEndpoint, fallback: ModelEndpoint | None, cache: sa.Engine | None
+) -> ExtractionProvider:
+    """Retries around the endpoint, then the fallback endpoint, then the response cache: with
+    the cache outermost, chunks answered before (same model, prompt, sampling) cost no model
+    call, so a re-run of unchanged chunks is free and a run killed half-way resumes."""
+    provider: ExtractionProvider = ResilientProvider(endpoint.create_provider())
+    if fallback is not None:
+        provider = FallbackProvider(provider, ResilientProvider(fallback.create_provider()))
+    if cache is not None:
+        provider = CachedProvider(provider, cache)
+    return provider
+
+
+def _extract(
+    context: RunContext,
+    current: Callable[[], ExtractionProvider],
+    built: Callable[[], list[ExtractionProvider]],
+    chunks: list[Chunk],
+    vocabulary: Vocabulary,
+) -> list[ChunkExtraction]:
+    async def run() -> list[ChunkExtraction]:
+        try:
+            return await extract_chunks(
+                current, chunks, vocabulary, on_done=_progress_logger(context)
+            )
+        finally:
+            for provider in built():
+                await provider.aclose()
+
+    records = asyncio.run(run())
+    caches = [p for p in built() if isinstance(p, CachedProvider)]
+    if caches:
+        hits, misses = sum(c.hits for c in caches), sum(c.misses for c in caches)
+        context.log.info(f"response cache: {hits} hits, {misses} misses")
+    return records
+
+
 def run_extraction(
-    context: dg.AssetExecutionContext,
+    context: RunContext,
+    registry: ModelRegistry,
+    name: str | None,
+    chunks: list[Chunk],
+    vocabulary: Vocabulary,
+    use_cache: bool = True,
+) -> list[ChunkExtraction]:
+    """Extract every chunk with the registered model ``name`` (None: the active model),
+    re-reading its configuration as each chunk starts so a change applies from the next chunk."""
+    store = registry.store()
+    cache = store.engine if use_cache else None
+
+    def build(config: ModelConfig) -> ExtractionProvider:
+        endpoint = ModelEndpoint.from_config(config)
+        endpoint.ensure_server(context.log)
+        fallback_name = config.options.fallback_endpoint
+        fallback = registry.endpoint(fallback_name) if fallback_name else None
+        return provider_stack(endpoint, fallback, cache)
+
+    def announce(switch: Switch) -> None:
+        context.log.info(
+            f"configuration changed: the next chunks use {switch.model} ({switch.name}, "
+            f"version {switch.version})"
+        )
+
+    live = LiveProvider(store, build, name, on_switch=announce)
+    try:
+        live.current()  # fail before the first chunk when the model is not registered
+    except ConfigError as exc:
+        raise dg.Failure(str(exc)) from exc
+    return _extract(context, live.current, lambda: live.built, chunks, vocabulary)
+
+
+def run_endpoint_extraction(
+    context: RunContext,
     endpoint: ModelEndpoint,
     chunks: list[Chunk],
     vocabulary: Vocabulary,
     use_cache: bool = True,
 ) -> list[ChunkExtraction]:
-    """Extract every chunk with the endpoint, logging each chunk as it completes.
-
-    With the cache, chunks answered before (same model, prompt, sampling) cost no model call, so
-    a re-run of unchanged chunks is free and a run killed half-way resumes with the rest.
-    """
-    engine = create_engine() if use_cache else None
+    """Extract every chunk with one fixed endpoint (the cloud baseline, which is not a
+    registered model)."""
     endpoint.ensure_server(context.log)
-
-    fallback = _fallback_endpoint(context, endpoint)
-
-    async def run() -> tuple[list[ChunkExtraction], CachedProvider | None]:
-        provider: ExtractionProvider = ResilientProvider(endpoint.create_provider())
-        if fallback is not None:
-            provider = FallbackProvider(provider, ResilientProvider(fallback.create_provider()))
-        if engine is not None:
-            provider = CachedProvider(provider, engine)
-        try:
-            records = await extract_chunks(
-                provider, chunks, vocabulary, on_done=_progress_logger(context)
-            )
-            return records, provider if isinstance(provider, CachedProvider) else None
-        finally:
-            await provider.aclose()
-
-    records, cached = asyncio.run(run())
-    if cached is not None:
-        context.log.info(f"response cache: {cached.hits} hits, {cached.misses} misses")
-    return records
-
-
-def _fallback_endpoint(
-    context: dg.AssetExecutionContext, endpoint: ModelEndpoint
-) -> ModelEndpoint | None:
-    if not endpoint.fallback_endpoint:
-        return None
-    key = resource_key(endpoint.fallback_endpoint)
-    if not hasattr(context.resources, key):
-        raise dg.Failure(
-            f"endpoint {endpoint.name!r} falls back to {endpoint.fallback_endpoint!r}, which is "
-            "not a configured endpoint; add it to the endpoints file"
-        )
-    fallback: ModelEndpoint = getattr(context.resources, key)
-    return fallback
+    provider = provider_stack(endpoint, None, create_engine() if use_cache else None)
+    return _extract(context, lambda: provider, lambda: [provider], chunks, vocabulary)
 
 
 def _records_table(records: list[ChunkExtraction]) -> str:
@@ -137,32 +179,36 @@ def _records_table(records: list[ChunkExtraction]) -> str:
     return "\n".join(rows)
 
 
-def build_extractions_asset(
-    models: dg.StaticPartitionsDefinition,
-) -> dg.AssetsDefinition:
-    """`extractions`, one partition per configured model endpoint (each its own resource)."""
-    endpoint_keys = {resource_key(name) for name in models.get_partition_keys()}
+def build_extractions_asset(models: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """`extractions`, one partition per registered model."""
 
     @dg.asset(
         group_name="extract",
         partitions_def=models,
         pool=MODEL_POOL,
         kinds={"python", "llm"},
-        required_resource_keys=endpoint_keys,
     )
     def extractions(
-        context: dg.AssetExecutionContext, config: ExtractionsConfig, chunks: list[Chunk]
+        context: dg.AssetExecutionContext,
+        config: ExtractionsConfig,
+        model_registry: ModelRegistry,
+        chunks: list[Chunk],
     ) -> list[ChunkExtraction]:
-        """One extraction record per chunk for the partition's model endpoint: the validated
-        Extraction, or the failure with the raw model output kept; with call statistics."""
-        endpoint: ModelEndpoint = getattr(context.resources, resource_key(context.partition_key))
+        """One extraction record per chunk for the partition's model: the validated Extraction,
+        or the failure with the raw model output kept; with call statistics."""
+        try:
+            endpoint = model_registry.endpoint(context.partition_key)
+        except ConfigError as exc:
+            raise dg.Failure(str(exc)) from exc
         vocabulary = resolve_vocabulary(config.vocabulary)
         selected = chunks[: config.max_chunks] if config.max_chunks else chunks
         context.log.info(
             f"extracting {len(selected)} chunks with {endpoint.model} at {endpoint.base_url} "
             f"({endpoint.max_concurrent_requests} in flight, prompt {PROMPT_VERSION})"
         )
-        records = run_extraction(context, endpoint, selected, vocabulary, config.use_cache)
+        records = run_extraction(
+            context, model_registry, context.partition_key, selected, vocabulary, config.use_cache
+        )
         out = results_dir() / "extractions" / f"{context.partition_key}.jsonl"
         write_atomically(out, "".join(r.model_dump_json() + "\n" for r in records))
         statuses = Counter(r.status.value for r in records)
@@ -191,7 +237,7 @@ def build_extractions_asset(
                 "statuses": dg.MetadataValue.json(dict(statuses)),
                 "seconds_per_chunk_mean": sum(seconds) / len(seconds) if seconds else 0.0,
                 "output_tokens_total": sum(tokens),
-                "model": endpoint.model,
+                "model": ", ".join(sorted({r.model for r in records})) or endpoint.model,
                 "prompt_version": PROMPT_VERSION,
                 "vocabulary": vocabulary.name,
                 "records_file": dg.MetadataValue.path(str(out)),

@@ -111,7 +111,7 @@ def _report_vocabulary(
         return BASE_VOCABULARY
 
 
-def build_quality_report_asset(models: dg.StaticPartitionsDefinition) -> dg.AssetsDefinition:
+def build_quality_report_asset(models: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     """`quality_report`, partitioned like `extractions`."""
 
     @dg.asset(

@@ -32,7 +32,8 @@ from kg_pipeline.providers.base import (
     TruncatedOutput,
 )
 
-RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+# 529: Anthropic's "overloaded", a transient capacity answer like 503.
+RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
 
 @dataclass(frozen=True)

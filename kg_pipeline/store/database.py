@@ -1,17 +1,22 @@
-"""Engine and tables (SQLAlchemy Core).
+"""Engine and tables (SQLAlchemy Core), kept current by alembic migrations.
 
 The default is a SQLite file in the project's state folder, so a fresh checkout needs no server;
-``KG_DATABASE_URL`` points it elsewhere (``postgresql+psycopg2://…`` in production).
+``KG_DATABASE_URL`` points it elsewhere (``postgresql+psycopg2://…`` in production). The tables
+below are the one definition the migrations in ``migrations/versions`` build, step by step.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
 
 DATABASE_URL_ENV = "KG_DATABASE_URL"
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 metadata = sa.MetaData()
 
@@ -28,6 +33,67 @@ response_cache = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+PROVIDERS = ("ollama", "vllm", "openai_compatible", "llamacpp", "openai", "anthropic")
+THINKING_MODES = ("off", "low", "medium", "high")
+PURPOSES = ("extraction", "baseline")
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> sa.CheckConstraint:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return sa.CheckConstraint(f"{column} IN ({quoted})", name=f"ck_{column}")
+
+
+# Column-compatible with the configuration table of the system this pipeline replaces, plus
+# `name` (the model's partition key), `purpose` and `options` (settings that table lacked:
+# timeouts, keep_alive, the API key's environment variable — never the key itself).
+ai_extraction_config = sa.Table(
+    "ai_extraction_config",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("purpose", sa.String(32), nullable=False, server_default="extraction"),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("model_name", sa.String(200), nullable=False),
+    sa.Column("base_url", sa.String(500), nullable=False),
+    sa.Column("supports_vision", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("supports_json_mode", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("max_tokens", sa.Integer, nullable=True),
+    sa.Column("temperature", sa.Float, nullable=False, server_default="0.1"),
+    sa.Column("top_p", sa.Float, nullable=False, server_default="0.9"),
+    sa.Column("gpu_layers", sa.Integer, nullable=False, server_default="-1"),
+    sa.Column("num_threads", sa.Integer, nullable=True),
+    sa.Column("thinking_mode", sa.String(8), nullable=False, server_default="off"),
+    sa.Column("max_concurrent_requests", sa.Integer, nullable=False, server_default="4"),
+    sa.Column("max_retries", sa.Integer, nullable=False, server_default="3"),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("options", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_by", sa.String(100), nullable=False),
+    _one_of("provider", PROVIDERS),
+    _one_of("thinking_mode", THINKING_MODES),
+    _one_of("purpose", PURPOSES),
+    sa.CheckConstraint("temperature >= 0 AND temperature <= 1", name="ck_temperature"),
+    sa.CheckConstraint("top_p >= 0 AND top_p <= 1", name="ck_top_p"),
+    sa.CheckConstraint("gpu_layers >= -1", name="ck_gpu_layers"),
+    sa.CheckConstraint("num_threads IS NULL OR num_threads >= 1", name="ck_num_threads"),
+    sa.CheckConstraint("max_tokens IS NULL OR max_tokens >= 1", name="ck_max_tokens"),
+    sa.CheckConstraint(
+        "max_concurrent_requests >= 1 AND max_concurrent_requests <= 100",
+        name="ck_max_concurrent_requests",
+    ),
+    sa.CheckConstraint("max_retries >= 0 AND max_retries <= 20", name="ck_max_retries"),
+)
+
+# One active row per purpose, enforced by the database rather than by care in the code.
+one_active_per_purpose = sa.Index(
+    "uq_one_active_per_purpose",
+    ai_extraction_config.c.purpose,
+    unique=True,
+    sqlite_where=ai_extraction_config.c.active,
+    postgresql_where=ai_extraction_config.c.active,
+)
+
 
 def database_url() -> str:
     url = os.environ.get(DATABASE_URL_ENV)
@@ -38,9 +104,30 @@ def database_url() -> str:
     return f"sqlite:///{state / 'kg.sqlite3'}"
 
 
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+_migrated: set[str] = set()
+_migrating = threading.Lock()
+
+
+def migrate(engine: sa.Engine) -> None:
+    """Bring the schema to the newest migration (a no-op when it is there already)."""
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
 def create_engine(url: str | None = None) -> sa.Engine:
-    """An engine with the tables in place (created if missing; migrations come with the
-    configuration store)."""
-    engine = sa.create_engine(url or database_url(), future=True)
-    metadata.create_all(engine)
+    """An engine whose schema is migrated to the newest version (once per process and URL)."""
+    url = url or database_url()
+    engine = sa.create_engine(url, future=True)
+    with _migrating:
+        if url not in _migrated:
+            migrate(engine)
+            _migrated.add(url)
     return engine

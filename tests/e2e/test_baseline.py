@@ -8,7 +8,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from kg_pipeline.assets.baseline import CLOUD_BASELINE_KEY, BaselineConfig
+from kg_pipeline.assets.baseline import BaselineConfig
 from kg_pipeline.assets.corpus import DocumentsConfig
 from kg_pipeline.baseline import Baseline
 from kg_pipeline.definitions import (
@@ -21,7 +21,8 @@ from kg_pipeline.definitions import (
 )
 from kg_pipeline.endpoints import DEFAULT_ENDPOINT
 from kg_pipeline.quality.report import QualityReport
-from kg_pipeline.resources import ModelEndpoint, resource_key
+from kg_pipeline.resources import ModelEndpoint
+from tests.models import materialize_partition, register_model
 from tests.stand_in_server import Reply, StandInServer
 
 TEXT = "The harbour crane lifts containers. The crane runs on electricity."
@@ -47,19 +48,15 @@ def run(
     corpus = tmp_path / "corpus" / "ports"
     corpus.mkdir(parents=True, exist_ok=True)
     (corpus / "crane.md").write_text(TEXT, encoding="utf-8")
-    resources = {
-        resource_key(DEFAULT_ENDPOINT.name): ModelEndpoint(
-            name=DEFAULT_ENDPOINT.name, provider="vllm", base_url=local.base_url, model="small"
-        ),
-        CLOUD_BASELINE_KEY: ModelEndpoint(
-            name="cloud-baseline", provider="openai", base_url=cloud.base_url, model="gpt-4o",
-            api_key=key,
-        ),
-    }  # fmt: skip
-    return dg.materialize(
+    register_model(DEFAULT_ENDPOINT.name, local.base_url, model="small")
+    cloud_endpoint = ModelEndpoint(
+        name="cloud-baseline", provider="openai", base_url=cloud.base_url, model="gpt-4o",
+        api_key=key,
+    )  # fmt: skip
+    return materialize_partition(
         [documents, chunks, extractions, baseline, quality_report],
-        partition_key=DEFAULT_ENDPOINT.name,
-        resources=resources,
+        DEFAULT_ENDPOINT.name,
+        cloud=cloud_endpoint,
         run_config=dg.RunConfig(
             ops={
                 "documents": DocumentsConfig(corpus_dir=str(tmp_path / "corpus")),

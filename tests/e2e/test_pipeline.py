@@ -7,7 +7,6 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from kg_pipeline.assets.baseline import CLOUD_BASELINE_KEY
 from kg_pipeline.assets.corpus import DocumentsConfig
 from kg_pipeline.assets.extractions import ExtractionsConfig
 from kg_pipeline.definitions import baseline, chunks, documents, extractions, quality_report
@@ -17,7 +16,7 @@ from kg_pipeline.local_model import MODEL_ALIAS
 from kg_pipeline.local_server import LocalServer
 from kg_pipeline.quality.concepts import MatchLevel
 from kg_pipeline.quality.report import QualityReport
-from kg_pipeline.resources import ModelEndpoint, resource_key
+from tests.models import materialize_partition, register_model
 
 TEXT = (
     "A volcano is an opening in the crust of a planet. Magma rises through the volcano and "
@@ -47,28 +46,19 @@ def test_pipeline_materializes_end_to_end_with_the_embedded_model(
     (corpus / "volcano.reference.json").write_text(json.dumps(REFERENCE), encoding="utf-8")
     (corpus / "empty.md").write_text("", encoding="utf-8")  # rejected, the run goes on
     monkeypatch.setenv("KG_RESULTS_DIR", str(tmp_path / "results"))
-    endpoint = ModelEndpoint(
-        name=DEFAULT_ENDPOINT.name,
-        provider="llamacpp",
-        base_url=embedded_server.base_url,
+    register_model(
+        DEFAULT_ENDPOINT.name,
+        embedded_server.base_url,
         model=MODEL_ALIAS,
+        provider="llamacpp",
         max_concurrent_requests=1,
-        timeout_seconds=600,
+        options={"timeout_seconds": 600},
     )
 
-    result = dg.materialize(
+    # No OPENAI_API_KEY here: the baseline falls back to the curated references.
+    result = materialize_partition(
         [documents, chunks, extractions, baseline, quality_report],
-        partition_key=DEFAULT_ENDPOINT.name,
-        resources={
-            resource_key(DEFAULT_ENDPOINT.name): endpoint,
-            # No OPENAI_API_KEY here: the baseline falls back to the curated references.
-            CLOUD_BASELINE_KEY: ModelEndpoint(
-                name="cloud-baseline",
-                provider="openai",
-                base_url="http://127.0.0.1:9",
-                model="gpt-4o",
-            ),
-        },
+        DEFAULT_ENDPOINT.name,
         run_config=dg.RunConfig(
             ops={
                 "documents": DocumentsConfig(corpus_dir=str(tmp_path / "corpus")),

@@ -6,11 +6,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from kg_pipeline.assets.baseline import CLOUD_BASELINE_KEY
 from kg_pipeline.assets.corpus import DocumentsConfig
 from kg_pipeline.definitions import baseline, chunks, documents, extractions, quality_report
 from kg_pipeline.endpoints import DEFAULT_ENDPOINT
-from kg_pipeline.resources import ModelEndpoint, resource_key
+from tests.models import materialize_partition, register_model
 from tests.stand_in_server import Reply, StandInServer
 
 SECRET = "sk-planted-7f3a9c1e5b"
@@ -29,21 +28,15 @@ def test_a_planted_key_is_found_nowhere(
             "POST", "/v1/chat/completions",
             Reply(401, {"error": {"message": f"Incorrect API key provided: {SECRET}"}}),
         )  # fmt: skip
-        endpoint = ModelEndpoint(
-            name=DEFAULT_ENDPOINT.name, provider="openai", base_url=server.base_url, model="gpt-4o",
-            api_key=dg.EnvVar("PLANTED_KEY"), max_retries=0,
+        register_model(
+            DEFAULT_ENDPOINT.name, server.base_url, model="gpt-4o", provider="openai",
+            max_retries=0, options={"api_key_env": "PLANTED_KEY"},
         )  # fmt: skip
         instance = dg.DagsterInstance.ephemeral()
-        result = dg.materialize(
+        result = materialize_partition(
             [documents, chunks, extractions, baseline, quality_report],
-            partition_key=DEFAULT_ENDPOINT.name,
+            DEFAULT_ENDPOINT.name,
             instance=instance,
-            resources={
-                resource_key(DEFAULT_ENDPOINT.name): endpoint,
-                CLOUD_BASELINE_KEY: ModelEndpoint(
-                    name="c", provider="openai", base_url="http://127.0.0.1:9", model="gpt-4o"
-                ),
-            },
             run_config=dg.RunConfig(
                 ops={"documents": DocumentsConfig(corpus_dir=str(tmp_path / "corpus"))}
             ),

@@ -9,17 +9,16 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from kg_pipeline.assets.baseline import CLOUD_BASELINE_KEY
 from kg_pipeline.assets.corpus import DocumentsConfig
 from kg_pipeline.assets.extractions import ExtractionsConfig
 from kg_pipeline.definitions import chunks, documents, extractions
 from kg_pipeline.endpoints import DEFAULT_ENDPOINT
 from kg_pipeline.prompts import build_messages
 from kg_pipeline.providers import EndpointSettings, OpenAICompatibleProvider
-from kg_pipeline.resources import ModelEndpoint, resource_key
 from kg_pipeline.schema import extraction_json_schema
 from kg_pipeline.store.cache import CachedProvider, cache_key
 from kg_pipeline.store.database import create_engine
+from tests.models import materialize_partition, register_model
 from tests.stand_in_server import Reply, StandInServer
 
 ANSWER = Reply(
@@ -84,18 +83,10 @@ def test_a_cached_answer_costs_no_call_and_is_marked(tmp_path: Path) -> None:
 
 
 def _materialize(server: StandInServer, corpus: Path, **config: Any) -> dg.ExecuteInProcessResult:
-    endpoint = ModelEndpoint(
-        name=DEFAULT_ENDPOINT.name, provider="vllm", base_url=server.base_url, model="m"
-    )
-    return dg.materialize(
+    register_model(DEFAULT_ENDPOINT.name, server.base_url)
+    return materialize_partition(
         [documents, chunks, extractions],
-        partition_key=DEFAULT_ENDPOINT.name,
-        resources={
-            resource_key(DEFAULT_ENDPOINT.name): endpoint,
-            CLOUD_BASELINE_KEY: ModelEndpoint(
-                name="c", provider="openai", base_url="http://127.0.0.1:9", model="gpt-4o"
-            ),
-        },
+        DEFAULT_ENDPOINT.name,
         run_config=dg.RunConfig(
             ops={
                 "documents": DocumentsConfig(corpus_dir=str(corpus)),

@@ -1,0 +1,113 @@
+"""`kg ingest`, `kg run`, `kg ui`: the pipeline's jobs and its UI from a shell.
+
+Jobs run in this process on the Dagster instance (DAGSTER_HOME, else the project's
+``dagster_home``), so each run is recorded and shows in the UI like one launched there.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import dagster as dg
+
+from kg_pipeline.cli_admin import dagster_instance, fail, open_store
+from kg_pipeline.registry import sync_partitions
+from kg_pipeline.store.config import ConfigError
+
+
+def _instance() -> dg.DagsterInstance:
+    instance = dagster_instance()
+    if instance is None:
+        click.secho(
+            "note: DAGSTER_HOME is not set and there is no ./dagster_home; this run is not "
+            "recorded (set DAGSTER_HOME to keep runs)",
+            fg="yellow",
+            err=True,
+        )
+        return dg.DagsterInstance.ephemeral()
+    return instance
+
+
+def _execute(job_name: str, run_config: dict[str, Any], partition: str | None = None) -> None:
+    from kg_pipeline.definitions import defs
+
+    instance = _instance()
+    if partition is not None:
+        sync_partitions(instance, [c.name for c in open_store().list()])
+    result = defs.get_job_def(job_name).execute_in_process(
+        run_config=run_config, instance=instance, partition_key=partition, raise_on_error=False
+    )
+    if not result.success:
+        failures = [e.message for e in result.all_events if e.is_step_failure and e.message]
+        fail(f"run {result.run_id} failed: {failures[-1] if failures else 'see the run logs'}")
+    click.secho(f"✓ run {result.run_id} succeeded", fg="green", err=True)
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the knowledge graph (JSON).")  # fmt: skip
+@click.option("--vocabulary", help="base31 (default), kg60, kg90 or a vocabulary file.")
+@click.option("--no-cache", is_flag=True, help="Call the model even for chunks seen before.")
+def ingest(files: tuple[Path, ...], output: Path, vocabulary: str | None, no_cache: bool) -> None:
+    """Extract FILES with the active model into one knowledge graph (ONTOLOGY = --output).
+
+    A model switched with `kg admin extraction reload` while this runs takes over at the next
+    chunk; the graph records which model extracted each document.
+    """
+    store = open_store()
+    try:
+        active = store.active()
+    except ConfigError as exc:
+        fail(str(exc))
+    click.echo(f"ingesting {len(files)} file(s) with {active.model_name} ({active.name})", err=True)
+    config = {
+        "files": [str(f) for f in files],
+        "output": str(output),
+        "vocabulary": vocabulary,
+        "use_cache": not no_cache,
+    }
+    _execute("ingest_job", {"ops": {"ingest_files": {"config": config}}})
+    click.echo(str(output))
+
+
+@click.command()
+@click.option("--model", "name", help="Registered model to benchmark (default: the active one).")
+@click.option("--sample", type=click.IntRange(min=1),
+              help="Only the N shortest documents per category (a quick run).")  # fmt: skip
+@click.option("--max-chunks", type=click.IntRange(min=1), help="Extract at most N chunks.")
+@click.option("--corpus", help="Corpus folder (default: test_corpus).")
+def run(name: str | None, sample: int | None, max_chunks: int | None, corpus: str | None) -> None:
+    """The main job: documents -> chunks -> extractions -> quality_report for one model."""
+    store = open_store()
+    try:
+        config = store.get(name) if name else store.active()
+    except ConfigError as exc:
+        fail(str(exc))
+    documents: dict[str, Any] = {}
+    if sample:
+        documents["sample_per_category"] = sample
+    if corpus:
+        documents["corpus_dir"] = corpus
+    ops: dict[str, Any] = {"documents": {"config": documents}}
+    if max_chunks:
+        ops["extractions"] = {"config": {"max_chunks": max_chunks}}
+    click.echo(f"running extraction_job for {config.name} ({config.model_name})", err=True)
+    _execute("extraction_job", {"ops": ops}, partition=config.name)
+
+
+@click.command()
+@click.option("--port", default=3000, show_default=True, help="Port on 127.0.0.1.")
+def ui(port: int) -> None:
+    """The Dagster UI and daemon (schedules, sensors), bound to 127.0.0.1."""
+    if dagster_instance() is None:
+        fail("set DAGSTER_HOME (or run from the project folder, which has dagster_home/)")
+    open_store()  # seed the registry so the sensor finds the models at once
+    dagster = Path(sys.executable).with_name("dagster")
+    command = [str(dagster), "dev", "-m", "kg_pipeline.definitions", "-h", "127.0.0.1"]
+    click.echo(f"Dagster UI at http://127.0.0.1:{port} (Ctrl-C stops it)")
+    os.execv(command[0], [*command, "-p", str(port)])
