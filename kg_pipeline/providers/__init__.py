@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kg_pipeline.providers.anthropic import AnthropicProvider
 from kg_pipeline.providers.base import (
     CallStats,
     EndpointSettings,
@@ -17,6 +18,7 @@ from kg_pipeline.providers.ollama import OllamaProvider
 from kg_pipeline.providers.openai_compatible import OpenAICompatibleProvider
 
 __all__ = [
+    "AnthropicProvider",
     "CallStats",
     "EndpointSettings",
     "ExtractionProvider",
@@ -35,4 +37,6 @@ __all__ = [
 def create_provider(settings: EndpointSettings) -> ExtractionProvider:
     if settings.provider == "ollama":
         return OllamaProvider(settings)
+    if settings.provider == "anthropic":
+        return AnthropicProvider(settings)
     return OpenAICompatibleProvider(settings)

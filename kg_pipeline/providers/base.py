@@ -30,7 +30,7 @@ OUTPUT_BUDGET_BY_THINKING: dict[ThinkingMode, int] = {
     ThinkingMode.HIGH: 16384,
 }
 
-ProviderName = Literal["ollama", "openai_compatible", "vllm", "llamacpp", "openai"]
+ProviderName = Literal["ollama", "openai_compatible", "vllm", "llamacpp", "openai", "anthropic"]
 StructuredOutputDialect = Literal["auto", "json_schema", "json_object_schema"]
 
 
