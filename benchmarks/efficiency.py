@@ -65,26 +65,26 @@ def main() -> None:
 
     store = ConfigStore()
     store.save(config_from_entry(DEFAULT_ENDPOINT, active=True), updated_by="efficiency benchmark")
-    instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(MODEL_PARTITIONS, [DEFAULT_ENDPOINT.name])
-    started = time.perf_counter()
-    result = dg.materialize(
-        [documents, chunks, extractions],
-        partition_key=DEFAULT_ENDPOINT.name,
-        instance=instance,
-        resources={
-            "model_registry": ModelRegistry(),
-            CLOUD_BASELINE_KEY: cloud_baseline_endpoint(),
-        },
-        run_config=dg.RunConfig(
-            ops={
-                "documents": DocumentsConfig(
-                    corpus_dir=str(ROOT / "test_corpus"), sample_per_category=args.per_category
-                ),
-                "extractions": ExtractionsConfig(use_cache=False),
-            }
-        ),
-    )
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(MODEL_PARTITIONS, [DEFAULT_ENDPOINT.name])
+        started = time.perf_counter()
+        result = dg.materialize(
+            [documents, chunks, extractions],
+            partition_key=DEFAULT_ENDPOINT.name,
+            instance=instance,
+            resources={
+                "model_registry": ModelRegistry(),
+                CLOUD_BASELINE_KEY: cloud_baseline_endpoint(),
+            },
+            run_config=dg.RunConfig(
+                ops={
+                    "documents": DocumentsConfig(
+                        corpus_dir=str(ROOT / "test_corpus"), sample_per_category=args.per_category
+                    ),
+                    "extractions": ExtractionsConfig(use_cache=False),
+                }
+            ),
+        )
     pipeline_seconds = time.perf_counter() - started
     raw_after = asyncio.run(raw_run(settings, texts))
     raw_seconds = (raw_before + raw_after) / 2

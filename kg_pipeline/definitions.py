@@ -19,6 +19,10 @@ from kg_pipeline.assets.baseline import (
 from kg_pipeline.assets.corpus import chunks, documents
 from kg_pipeline.assets.extractions import build_extractions_asset
 from kg_pipeline.assets.ingest import ingest_job
+from kg_pipeline.assets.performance import (
+    build_performance_report_asset,
+    build_weekly_performance_schedule,
+)
 from kg_pipeline.assets.quality import build_quality_report_asset, model_comparison
 from kg_pipeline.registry import model_partitions
 from kg_pipeline.resources import ModelRegistry
@@ -26,7 +30,10 @@ from kg_pipeline.resources import ModelRegistry
 extractions = build_extractions_asset(model_partitions)
 quality_report = build_quality_report_asset(model_partitions)
 baseline = build_baseline_asset()
-ASSETS = [documents, chunks, extractions, baseline, quality_report, model_comparison]
+performance_report = build_performance_report_asset(model_partitions)
+ASSETS = [
+    documents, chunks, extractions, baseline, quality_report, model_comparison, performance_report,
+]  # fmt: skip
 
 extraction_job = dg.define_asset_job(
     name="extraction_job",
@@ -35,12 +42,20 @@ extraction_job = dg.define_asset_job(
     "registered model (the partition).",
 )
 
+performance_job = dg.define_asset_job(
+    name="performance_job",
+    selection=[performance_report],
+    description="Serving benchmark of one registered model (the partition): latency, "
+    "throughput and server resources.",
+)
+
 nightly_quality_benchmark, model_registry_sensor = build_automation(extraction_job)
+weekly_performance_report = build_weekly_performance_schedule(performance_job, model_partitions)
 
 defs = dg.Definitions(
     assets=ASSETS,
-    jobs=[extraction_job, ingest_job],
-    schedules=[nightly_quality_benchmark],
+    jobs=[extraction_job, performance_job, ingest_job],
+    schedules=[nightly_quality_benchmark, weekly_performance_report],
     sensors=[model_registry_sensor],
     resources={
         "model_registry": ModelRegistry(),

@@ -2,6 +2,7 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from kg_pipeline.local_server import LocalServer
@@ -43,3 +44,22 @@ def postgres() -> Iterator[Postgres]:
         yield server
     finally:
         stop_postgres(server)
+
+
+@pytest.fixture
+def dagster_instance() -> Iterator[dg.DagsterInstance]:
+    """An in-memory Dagster instance, closed after the test (an instance left open stays the
+    process's current one after it is gone, and the next definitions load trips over it)."""
+    with dg.DagsterInstance.ephemeral() as instance:
+        yield instance
+
+
+@pytest.fixture(autouse=True)
+def no_stale_dagster_instance() -> Iterator[None]:
+    """Dagster keeps the last opened instance's state storage in a context variable, which can
+    outlive the instance (a schedule context built in one test, say); a definitions load in a
+    later test then fails on the dead reference. Each test starts without one."""
+    from dagster._core.storage.defs_state.base import _current_storage
+
+    _current_storage.set(None)
+    yield

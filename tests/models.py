@@ -46,7 +46,12 @@ def materialize_partition(
     cloud: ModelEndpoint = NO_CLOUD,
     raise_on_error: bool = True,
 ) -> dg.ExecuteInProcessResult:
-    instance = instance or dg.DagsterInstance.ephemeral()
+    if instance is None:
+        # Closed afterwards (see the dagster_instance fixture for why).
+        with dg.DagsterInstance.ephemeral() as ephemeral:
+            return materialize_partition(
+                assets, partition, run_config, ephemeral, cloud, raise_on_error
+            )
     if partition not in instance.get_dynamic_partitions(MODEL_PARTITIONS):
         instance.add_dynamic_partitions(MODEL_PARTITIONS, [partition])
     return dg.materialize(

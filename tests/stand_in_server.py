@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +21,7 @@ class Reply:
     status: int = 200
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds to "think" before answering, like a model decoding
 
 
 @dataclass
@@ -28,6 +30,7 @@ class Recorded:
     path: str
     body: Any
     headers: dict[str, str]
+    at: float = field(default_factory=time.time)  # when the request arrived
 
 
 class StandInServer:
@@ -50,6 +53,8 @@ class StandInServer:
                     reply = Reply(404, {"error": f"no scripted reply for {method} {self.path}"})
                 else:
                     reply = queue[0] if len(queue) == 1 else queue.popleft()
+                if reply.delay:
+                    time.sleep(reply.delay)
                 payload = json.dumps(reply.body).encode()
                 self.send_response(reply.status)
                 self.send_header("Content-Type", "application/json")

@@ -1,10 +1,16 @@
-"""Closed-loop load against one endpoint with the real extraction request, streamed, so that time
-to first token and inter-token latency can be seen (the pipeline itself does not stream)."""
+"""Load against one endpoint with the real extraction request, streamed, so that time to first
+token and inter-token latency can be seen (the pipeline itself does not stream).
+
+Two ways to load a server, named as GuideLLM names them: ``concurrent`` (closed loop: N workers,
+each sends its next request when the previous one ends, so the server sets the pace) and
+``poisson`` (open loop: requests arrive at a target rate whether or not earlier ones finished, as
+independent users would; queueing shows up as growing latency instead of falling throughput)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -104,8 +110,7 @@ async def run_level(
     ollama = settings.provider == "ollama"
     client = make_client(settings)
     try:
-        for path, payload in requests[:warmup]:
-            await timed_request(client, path, payload, ollama)
+        await _warm_up(client, requests[:warmup], ollama)
         queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
         for item in requests[warmup:]:
             queue.put_nowait(item)
@@ -119,5 +124,84 @@ async def run_level(
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         return LevelResult(concurrency, time.perf_counter() - started, tuple(results))
+    finally:
+        await client.aclose()
+
+
+async def _warm_up(
+    client: httpx.AsyncClient, requests: Sequence[tuple[str, dict[str, Any]]], ollama: bool
+) -> None:
+    """Sent one after another and not counted: the first requests pay for loading the model and
+    filling the prompt cache, which no steady-state figure should include."""
+    for path, payload in requests:
+        await timed_request(client, path, payload, ollama)
+
+
+async def warm_up(
+    settings: EndpointSettings, requests: Sequence[tuple[str, dict[str, Any]]]
+) -> None:
+    """The warm-up on its own, for callers that measure something (resources) around the
+    measured window only and so call run_level/run_rate with ``warmup=0``."""
+    client = make_client(settings)
+    try:
+        await _warm_up(client, requests, settings.provider == "ollama")
+    finally:
+        await client.aclose()
+
+
+def poisson_arrivals(rate_per_second: float, count: int, seed: int = 0) -> list[float]:
+    """Start times (seconds from the first request) of ``count`` requests arriving as a Poisson
+    process: gaps drawn from an exponential distribution with mean 1 / rate. Seeded, so that two
+    runs of a benchmark send the same schedule and differ only in the server."""
+    if rate_per_second <= 0:
+        raise ValueError(f"request rate must be positive, got {rate_per_second}")
+    rng = random.Random(seed)
+    arrivals: list[float] = []
+    at = 0.0  # the first request opens the measured window, as in the closed loop
+    for _ in range(count):
+        arrivals.append(at)
+        at += rng.expovariate(rate_per_second)
+    return arrivals
+
+
+async def run_rate(
+    settings: EndpointSettings,
+    requests: Sequence[tuple[str, dict[str, Any]]],
+    rate_per_second: float,
+    warmup: int = 1,
+    seed: int = 0,
+) -> LevelResult:
+    """Each request after the first ``warmup`` starts at its scheduled Poisson arrival time,
+    whether or not earlier ones have finished (open loop). The result's ``concurrency`` is the
+    most requests that were in flight at once. httpx's pool holds at most 100 connections; beyond
+    that, a request waits for one, and the wait counts into its latency as a user's would."""
+    ollama = settings.provider == "ollama"
+    client = make_client(settings)
+    try:
+        await _warm_up(client, requests[:warmup], ollama)
+        measured = requests[warmup:]
+        schedule = poisson_arrivals(rate_per_second, len(measured), seed)
+        in_flight = peak = 0
+
+        async def send_at(at: float, path: str, payload: dict[str, Any]) -> RequestTiming:
+            nonlocal in_flight, peak
+            delay = started + at - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            in_flight += 1
+            peak = max(peak, in_flight)
+            try:
+                return await timed_request(client, path, payload, ollama)
+            finally:
+                in_flight -= 1
+
+        started = time.perf_counter()
+        results = await asyncio.gather(
+            *(
+                send_at(at, path, payload)
+                for at, (path, payload) in zip(schedule, measured, strict=True)
+            )
+        )
+        return LevelResult(peak, time.perf_counter() - started, tuple(results), rate_per_second)
     finally:
         await client.aclose()

@@ -7,8 +7,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
+from typing import TypeVar
 
 import numpy as np
+
+# A level's position on a sweep's x axis: a concurrency (int) or a request rate (float).
+Level = TypeVar("Level", bound=float)
 
 
 @dataclass(frozen=True)
@@ -50,11 +54,19 @@ def percentiles(
 
 @dataclass(frozen=True)
 class LevelResult:
-    """All requests at one concurrency (or request rate)."""
+    """All requests at one concurrency (closed loop) or one request rate (Poisson, open loop)."""
 
+    # Closed loop: the number of workers. Poisson: the most requests seen in flight at once, a
+    # measured figure (the rate sets arrivals; how many overlap depends on the server's pace).
     concurrency: int
     duration_s: float  # wall time of the measured window (warm-up excluded)
     requests: Sequence[RequestTiming] = field(default_factory=tuple)
+    rate: float | None = None  # target requests/s in Poisson mode; None for the closed loop
+
+    @property
+    def profile(self) -> str:
+        """GuideLLM's profile names, so that result files from both tools read alike."""
+        return "concurrent" if self.rate is None else "poisson"
 
     @property
     def completed(self) -> list[RequestTiming]:
@@ -96,6 +108,8 @@ class LevelResult:
     def summary(self) -> dict[str, object]:
         done = self.completed
         return {
+            "profile": self.profile,
+            "rate": self.rate,
             "concurrency": self.concurrency,
             "requests": len(self.requests),
             "completed": len(done),
@@ -114,16 +128,16 @@ class LevelResult:
         }
 
 
-def knee(levels: Sequence[tuple[int, float]], min_gain: float = 0.10) -> int | None:
-    """The concurrency past which throughput stops rising: the last level whose step up from the
-    previous one gained at least ``min_gain`` (10 %) of throughput. ``levels`` are (concurrency,
-    throughput) in rising concurrency."""
+def knee(levels: Sequence[tuple[Level, float]], min_gain: float = 0.10) -> Level | None:
+    """The concurrency (or request rate) past which throughput stops rising: the last level whose
+    step up from the previous one gained at least ``min_gain`` (10 %) of throughput. ``levels``
+    are (concurrency or rate, throughput) in rising order."""
     if not levels:
         return None
     best = levels[0][0]
-    for (_, before), (concurrency, after) in pairwise(levels):
+    for (_, before), (level, after) in pairwise(levels):
         if before > 0 and (after - before) / before >= min_gain:
-            best = concurrency
+            best = level
         else:
             break
     return best

@@ -16,7 +16,10 @@ SECRET = "sk-planted-7f3a9c1e5b"
 
 
 def test_a_planted_key_is_found_nowhere(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    dagster_instance: dg.DagsterInstance,
 ) -> None:
     monkeypatch.setenv("PLANTED_KEY", SECRET)
     corpus = tmp_path / "corpus" / "notes"
@@ -32,11 +35,10 @@ def test_a_planted_key_is_found_nowhere(
             DEFAULT_ENDPOINT.name, server.base_url, model="gpt-4o", provider="openai",
             max_retries=0, options={"api_key_env": "PLANTED_KEY"},
         )  # fmt: skip
-        instance = dg.DagsterInstance.ephemeral()
         result = materialize_partition(
             [documents, chunks, extractions, baseline, quality_report],
             DEFAULT_ENDPOINT.name,
-            instance=instance,
+            instance=dagster_instance,
             run_config=dg.RunConfig(
                 ops={"documents": DocumentsConfig(corpus_dir=str(tmp_path / "corpus"))}
             ),
@@ -45,7 +47,7 @@ def test_a_planted_key_is_found_nowhere(
     records = result.output_for_node("extractions")
     assert records[0].status.value == "unavailable" and "[redacted]" in (records[0].error or "")
     searched = [
-        json.dumps([str(e) for e in instance.all_logs(result.run_id)]),
+        json.dumps([str(e) for e in dagster_instance.all_logs(result.run_id)]),
         json.dumps([r.model_dump(mode="json") for r in records]),
         str(result.output_for_node("quality_report").model_dump(mode="json")),
         *(
