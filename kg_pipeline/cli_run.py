@@ -51,23 +51,30 @@ def _execute(job_name: str, run_config: dict[str, Any], partition: str | None = 
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Where to write the knowledge graph (JSON).")  # fmt: skip
+@click.option("--model", "name", help="A registered model (default: the active one).")
 @click.option("--vocabulary", help="base31 (default), kg60, kg90 or a vocabulary file.")
 @click.option("--no-cache", is_flag=True, help="Call the model even for chunks seen before.")
-def ingest(files: tuple[Path, ...], output: Path, vocabulary: str | None, no_cache: bool) -> None:
+def ingest(
+    files: tuple[Path, ...], output: Path, name: str | None, vocabulary: str | None, no_cache: bool
+) -> None:
     """Extract FILES with the active model into one knowledge graph (ONTOLOGY = --output).
 
     A model switched with `kg admin extraction reload` while this runs takes over at the next
-    chunk; the graph records which model extracted each document.
+    chunk (with --model, that model's own changes do); the graph records which model extracted
+    each document.
     """
     store = open_store()
     try:
-        active = store.active()
+        config_row = store.get(name) if name else store.active()
     except ConfigError as exc:
         fail(str(exc))
-    click.echo(f"ingesting {len(files)} file(s) with {active.model_name} ({active.name})", err=True)
+    click.echo(
+        f"ingesting {len(files)} file(s) with {config_row.model_name} ({config_row.name})", err=True
+    )
     config = {
         "files": [str(f) for f in files],
         "output": str(output),
+        "model": name,
         "vocabulary": vocabulary,
         "use_cache": not no_cache,
     }

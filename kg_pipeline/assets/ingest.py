@@ -27,6 +27,10 @@ from kg_pipeline.vocabulary import resolve_vocabulary
 class IngestConfig(dg.Config):
     files: list[str] = Field(description="Text files to extract (UTF-8).")
     output: str = Field(description="Where to write the knowledge graph (JSON).")
+    model: str | None = Field(
+        default=None,
+        description="A registered model; default: the active one, followed if it is switched.",
+    )
     vocabulary: str | None = Field(default=None, description="base31 (default), kg60, kg90, file.")
     max_document_bytes: int = Field(default=DEFAULT_MAX_BYTES, gt=0)
     use_cache: bool = Field(default=True, description="Answer unchanged chunks from the cache.")
