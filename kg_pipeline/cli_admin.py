@@ -249,7 +249,8 @@ def show_command(name: str | None, show_all: bool, field: str | None, as_json: b
         click.echo(f"{marker} {config.name} [{config.purpose}]")
         for key, value in _describe(config).items():
             if key not in ("name", "active", "purpose"):
-                click.echo(f"    {key}: {value}")
+                shown = json.dumps(value) if isinstance(value, dict) else value
+                click.echo(f"    {key}: {shown}")
 
 
 @extraction.command("models")
