@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -59,8 +60,21 @@ class ExtractionsConfig(dg.Config):
     )
 
 
+# A Dagster log line costs milliseconds (it is an event, stored); against a fast server a line
+# per chunk would slow the run, so at most one per interval — failures and the last chunk always.
+PROGRESS_INTERVAL_SECONDS = 1.0
+
+
 def _progress_logger(context: RunContext) -> Any:
+    last = 0.0
+
     def log(done: int, total: int, record: ChunkExtraction) -> None:
+        nonlocal last
+        now = time.monotonic()
+        failed = record.status is not ExtractionStatus.VALID
+        if not (failed or done == total or now - last >= PROGRESS_INTERVAL_SECONDS):
+            return
+        last = now
         stats = record.stats
         timing = f" in {stats.wall_seconds:.1f}s" if stats else ""
         tokens = (
