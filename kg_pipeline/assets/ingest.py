@@ -77,7 +77,8 @@ def _read(
 def ingest_files(
     context: dg.OpExecutionContext, config: IngestConfig, model_registry: ModelRegistry
 ) -> dg.Output[str]:
-    """Read, chunk and extract the files with the active model; write the graph and records."""
+    """Read, chunk and extract the files with the model (default: the active one); write the
+    graph and the per-chunk records."""
     readable, skipped = _read(config.files, config.max_document_bytes)
     for problem in skipped:
         context.log.warning(f"skipped {problem['path']}: {problem['reason']}")
@@ -91,10 +92,11 @@ def ingest_files(
         key = f"{len(per_document)}:{document_id}"
         per_document[key] = chunk_document(key, text)
         chunks.extend(per_document[key])
-    context.log.info(
-        f"{len(readable)} files, {len(chunks)} chunks; extracting with the active model"
+    which = config.model or "the active model"
+    context.log.info(f"{len(readable)} files, {len(chunks)} chunks: extracting with {which}")
+    records = run_extraction(
+        context, model_registry, config.model, chunks, vocabulary, config.use_cache
     )
-    records = run_extraction(context, model_registry, None, chunks, vocabulary, config.use_cache)
     by_chunk = {r.chunk_id: r for r in records}
 
     output = Path(config.output)

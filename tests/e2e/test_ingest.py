@@ -82,3 +82,17 @@ def test_a_botched_chunk_is_kept_with_its_raw_output(model: StandInServer, tmp_p
     [record] = [json.loads(line) for line in Path(graph["records_file"]).read_text().splitlines()]
     assert record["status"] == "malformed"
     assert "I would rather not answer in JSON." in record["stats"]["raw_text"]
+
+
+def test_model_names_a_registered_model_other_than_the_active_one(
+    model: StandInServer, tmp_path: Path
+) -> None:
+    (tmp_path / "a.md").write_text("A canal lock raises boats.", encoding="utf-8")
+    with StandInServer() as other:
+        other.reply("POST", "/v1/chat/completions", chat(json.dumps(EXTRACTION)))
+        register_model("other", other.base_url, model="other-model", active=False)
+        result = CliRunner().invoke(main, ["ingest", "a.md", "-o", "g.json", "--model", "other"])
+        assert result.exit_code == 0, result.output
+        assert len(other.requests) == 1 and model.requests == []
+    graph = json.loads((tmp_path / "g.json").read_text())
+    assert graph["documents"][0]["models"] == ["other-model"]
