@@ -47,14 +47,29 @@ def _execute(job_name: str, run_config: dict[str, Any], partition: str | None = 
     click.secho(f"✓ run {result.run_id} succeeded", fg="green", err=True)
 
 
-@click.command()
+class _TextUnlessNamed(click.Group):
+    """`kg ingest FILE…` extracts text files (the `text` subcommand); `kg ingest image …` and
+    other subcommands are named."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["text", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_TextUnlessNamed)
+def ingest() -> None:
+    """Extract your files into one knowledge graph: `kg ingest FILE… -o GRAPH` for text."""
+
+
+@ingest.command("text")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Where to write the knowledge graph (JSON).")  # fmt: skip
 @click.option("--model", "name", help="A registered model (default: the active one).")
 @click.option("--vocabulary", help="base31 (default), kg60, kg90 or a vocabulary file.")
 @click.option("--no-cache", is_flag=True, help="Call the model even for chunks seen before.")
-def ingest(
+def ingest_text(
     files: tuple[Path, ...], output: Path, name: str | None, vocabulary: str | None, no_cache: bool
 ) -> None:
     """Extract FILES with the active model into one knowledge graph (ONTOLOGY = --output).

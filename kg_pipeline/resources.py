@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr
 
 from kg_pipeline.local_server import LocalServer
 from kg_pipeline.providers import EndpointSettings, ExtractionProvider, create_provider
+from kg_pipeline.providers.base import StructuredOutputDialect
 from kg_pipeline.store.config import ConfigStore, ModelConfig
 from kg_pipeline.store.database import create_engine
 
@@ -31,7 +32,7 @@ class ModelEndpoint(dg.ConfigurableResource["ModelEndpoint"]):
     gpu_layers: int = Field(default=-1, description="Ollama num_gpu; -1 = as many as fit.")
     num_threads: int | None = Field(default=None, description="Ollama num_thread.")
     keep_alive: str = Field(default="10m", description="How long Ollama keeps the model loaded.")
-    structured_output: Literal["auto", "json_schema", "json_object_schema"] = "auto"
+    structured_output: StructuredOutputDialect = "auto"
     timeout_seconds: float = Field(default=300.0, gt=0, description="Read timeout (seconds).")
     connect_timeout_seconds: float = Field(default=10.0, gt=0)
     total_timeout_seconds: float | None = Field(

@@ -31,7 +31,10 @@ OUTPUT_BUDGET_BY_THINKING: dict[ThinkingMode, int] = {
 }
 
 ProviderName = Literal["ollama", "openai_compatible", "vllm", "llamacpp", "openai", "anthropic"]
-StructuredOutputDialect = Literal["auto", "json_schema", "json_object_schema"]
+# prompt_only: no constrained decoding, for servers or models without a JSON mode
+# (supports_json_mode false); the schema is then only in the prompt, and the answer is repaired
+# and validated like any other.
+StructuredOutputDialect = Literal["auto", "json_schema", "json_object_schema", "prompt_only"]
 
 
 class EndpointSettings(BaseModel):

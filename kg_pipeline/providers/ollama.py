@@ -62,7 +62,7 @@ class OllamaProvider:
             options["num_thread"] = s.num_threads
         if s.gpu_layers >= 0:  # -1 means "as many as fit", which is Ollama's own default
             options["num_gpu"] = s.gpu_layers
-        return {
+        request = {
             "model": s.model,
             "messages": messages.chat(),
             "stream": False,
@@ -71,6 +71,9 @@ class OllamaProvider:
             "keep_alive": s.keep_alive,
             "options": options,
         }
+        if s.structured_output == "prompt_only":
+            del request["format"]
+        return request
 
     async def extract(
         self,

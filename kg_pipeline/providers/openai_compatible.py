@@ -68,8 +68,9 @@ class OpenAICompatibleProvider:
             "top_p": s.top_p,
             "max_tokens": max_output_tokens or s.output_budget,
             "stream": False,
-            "response_format": response_format(dialect, json_schema),
         }
+        if dialect != "prompt_only":
+            payload["response_format"] = response_format(dialect, json_schema)
         if s.seed is not None:
             payload["seed"] = s.seed
         if s.thinking_mode is not ThinkingMode.OFF:
@@ -135,7 +136,7 @@ class OpenAICompatibleProvider:
             request_options={
                 k: payload[k] for k in ("temperature", "top_p", "max_tokens") if k in payload
             }
-            | {"response_format": payload["response_format"]["type"]},
+            | {"response_format": payload.get("response_format", {}).get("type", "none")},
         )
         return finish(content, stats, stats.finish_reason == "length", reasoning)
 

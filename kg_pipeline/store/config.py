@@ -18,7 +18,12 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 
-from kg_pipeline.providers.base import EndpointSettings, ProviderName, ThinkingMode
+from kg_pipeline.providers.base import (
+    EndpointSettings,
+    ProviderName,
+    StructuredOutputDialect,
+    ThinkingMode,
+)
 from kg_pipeline.store.database import PROVIDERS, ai_extraction_config, create_engine
 
 Purpose = Literal["extraction", "baseline"]
@@ -36,7 +41,7 @@ class ModelOptions(BaseModel):
     )
     seed: int | None = 0
     keep_alive: str = "10m"
-    structured_output: Literal["auto", "json_schema", "json_object_schema"] = "auto"
+    structured_output: StructuredOutputDialect = "auto"
     timeout_seconds: float = Field(default=300.0, gt=0)
     connect_timeout_seconds: float = Field(default=10.0, gt=0)
     total_timeout_seconds: float | None = Field(default=None, gt=0)
@@ -100,7 +105,10 @@ class ModelConfig(BaseModel):
             gpu_layers=self.gpu_layers,
             num_threads=self.num_threads,
             keep_alive=options.keep_alive,
-            structured_output=options.structured_output,
+            # Without a JSON mode, the schema can only go in the prompt.
+            structured_output=(
+                options.structured_output if self.supports_json_mode else "prompt_only"
+            ),
             timeout_seconds=options.timeout_seconds,
             connect_timeout_seconds=options.connect_timeout_seconds,
             total_timeout_seconds=options.total_timeout_seconds,
