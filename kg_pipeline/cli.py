@@ -8,7 +8,10 @@ from pathlib import Path
 
 import click
 
-from kg_pipeline.cli_admin import admin, open_store, served_models
+from kg_pipeline.cli_admin import admin, extraction, open_store, served_models
+from kg_pipeline.cli_analytics import analytics_command
+from kg_pipeline.cli_image import ingest_image_command
+from kg_pipeline.cli_operator import export_training_data_command, recommend_command
 from kg_pipeline.cli_run import ingest, run, ui
 from kg_pipeline.corpus_stats import corpus_stats_markdown
 from kg_pipeline.documents import load_corpus
@@ -111,7 +114,10 @@ def endpoints() -> None:
     sys.exit(0 if all_ok else 1)
 
 
+for command in (analytics_command, recommend_command, export_training_data_command):
+    extraction.add_command(command)
 main.add_command(admin)
+ingest.add_command(ingest_image_command)
 main.add_command(ingest)
 main.add_command(run)
 main.add_command(ui)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from kg_pipeline.assets.analytics import extraction_analytics
 from kg_pipeline.assets.automation import build_automation
 from kg_pipeline.assets.baseline import (
     CLOUD_BASELINE_KEY,
@@ -18,6 +19,7 @@ from kg_pipeline.assets.baseline import (
 )
 from kg_pipeline.assets.corpus import chunks, documents
 from kg_pipeline.assets.extractions import build_extractions_asset
+from kg_pipeline.assets.image_ingest import ingest_images_job
 from kg_pipeline.assets.ingest import ingest_job
 from kg_pipeline.assets.performance import (
     build_performance_report_asset,
@@ -33,6 +35,7 @@ baseline = build_baseline_asset()
 performance_report = build_performance_report_asset(model_partitions)
 ASSETS = [
     documents, chunks, extractions, baseline, quality_report, model_comparison, performance_report,
+    extraction_analytics,
 ]  # fmt: skip
 
 extraction_job = dg.define_asset_job(
@@ -54,7 +57,7 @@ weekly_performance_report = build_weekly_performance_schedule(performance_job, m
 
 defs = dg.Definitions(
     assets=ASSETS,
-    jobs=[extraction_job, performance_job, ingest_job],
+    jobs=[extraction_job, performance_job, ingest_job, ingest_images_job],
     schedules=[nightly_quality_benchmark, weekly_performance_report],
     sensors=[model_registry_sensor],
     resources={

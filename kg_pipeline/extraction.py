@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from kg_pipeline import metrics
 from kg_pipeline.chunking import Chunk
 from kg_pipeline.prompts import PROMPT_VERSION, build_messages
 from kg_pipeline.providers import (
@@ -98,7 +99,11 @@ async def extract_chunks(
     ``provider`` may be a function returning the provider to use: it is asked again as each
     chunk starts, so a configuration switched mid-run applies from the next chunk on (the
     bound on calls in flight is the first provider's, for the whole run).
+
+    Every record is counted in the Prometheus metrics (kg_pipeline/metrics.py) as it finishes;
+    with ``KG_METRICS_PORT`` set, this process also serves them.
     """
+    metrics.start_exporter_if_enabled()
     current = provider if callable(provider) else lambda: provider
     limit = asyncio.Semaphore(current().settings.max_concurrent_requests)
     schema = extraction_json_schema(vocabulary)
@@ -109,6 +114,7 @@ async def extract_chunks(
         async with limit:
             record = await extract_chunk(current(), chunk, vocabulary, schema)
         done += 1
+        metrics.observe_record(record)
         if on_done is not None:
             on_done(done, len(chunks), record)
         return record

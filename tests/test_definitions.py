@@ -20,7 +20,7 @@ def test_definitions_load_with_every_stage_and_the_main_job() -> None:
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
     assert keys == {
         "documents", "chunks", "extractions", "baseline", "quality_report", "model_comparison",
-        "performance_report",
+        "performance_report", "extraction_analytics",
     }  # fmt: skip
     job = defs.resolve_job_def("extraction_job")
     assert isinstance(job.partitions_def, dg.DynamicPartitionsDefinition)

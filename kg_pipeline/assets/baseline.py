@@ -6,6 +6,7 @@ import os
 import dagster as dg
 from pydantic import Field
 
+from kg_pipeline.assets.analytics import record_extraction_analytics
 from kg_pipeline.assets.extractions import results_dir, run_endpoint_extraction
 from kg_pipeline.baseline import (
     Baseline,
@@ -125,6 +126,7 @@ def _recorded_baseline(
     records = run_endpoint_extraction(
         context, endpoint, chunks, vocabulary, use_cache=not config.rerecord
     )
+    record_extraction_analytics(context, records, "baseline")
     meta = store.save(
         RecordingMeta(
             endpoint=endpoint.name,

@@ -12,6 +12,8 @@ import dagster as dg
 import sqlalchemy as sa
 from pydantic import Field
 
+from kg_pipeline import metrics
+from kg_pipeline.assets.analytics import record_extraction_analytics
 from kg_pipeline.chunking import Chunk
 from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus, extract_chunks
 from kg_pipeline.prompts import PROMPT_VERSION
@@ -150,6 +152,7 @@ def run_extraction(
         return provider_stack(endpoint, fallback, cache)
 
     def announce(switch: Switch) -> None:
+        metrics.observe_switch(switch.name, switch.model)
         context.log.info(
             f"configuration changed: the next chunks use {switch.model} ({switch.name}, "
             f"version {switch.version})"
@@ -160,7 +163,17 @@ def run_extraction(
         live.current()  # fail before the first chunk when the model is not registered
     except ConfigError as exc:
         raise dg.Failure(str(exc)) from exc
-    return _extract(context, live.current, lambda: live.built, chunks, vocabulary)
+    # With the exporter on (KG_METRICS_PORT), kg_endpoint_up follows the server during the run.
+    probes = (
+        metrics.start_endpoint_probes([live.config().settings()])
+        if metrics.metrics_enabled()
+        else None
+    )
+    try:
+        return _extract(context, live.current, lambda: live.built, chunks, vocabulary)
+    finally:
+        if probes is not None:
+            probes.set()
 
 
 def run_endpoint_extraction(
@@ -222,6 +235,9 @@ def build_extractions_asset(models: dg.PartitionsDefinition) -> dg.AssetsDefinit
         )
         records = run_extraction(
             context, model_registry, context.partition_key, selected, vocabulary, config.use_cache
+        )
+        record_extraction_analytics(
+            context, records, f"extractions:{context.partition_key}", model_registry
         )
         out = results_dir() / "extractions" / f"{context.partition_key}.jsonl"
         write_atomically(out, "".join(r.model_dump_json() + "\n" for r in records))

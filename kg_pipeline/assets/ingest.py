@@ -13,6 +13,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import BaseModel, Field
 
+from kg_pipeline.assets.analytics import record_extraction_analytics
 from kg_pipeline.assets.extractions import run_extraction, write_atomically
 from kg_pipeline.chunking import Chunk, chunk_document
 from kg_pipeline.documents import DEFAULT_MAX_BYTES, DocumentError, read_document
@@ -97,6 +98,7 @@ def ingest_files(
     records = run_extraction(
         context, model_registry, config.model, chunks, vocabulary, config.use_cache
     )
+    record_extraction_analytics(context, records, "ingest", model_registry)
     by_chunk = {r.chunk_id: r for r in records}
 
     output = Path(config.output)

@@ -95,6 +95,37 @@ one_active_per_purpose = sa.Index(
 )
 
 
+# One row per provider/model per run (see kg_pipeline/store/analytics.py). cost_usd is
+# NUMERIC(12, 6): exact micro-dollars on PostgreSQL, so SQL sums over thousands of runs stay exact
+# (each stored cost is rounded by at most $0.0000005, far under the $0.01 the reports promise)
+# while one cheap chunk ($0.00015 on gpt-4o-mini) still registers; SQLite keeps it as a REAL with
+# 15 significant digits, as exact at these sizes. Floats come back either way (asdecimal=False).
+extraction_analytics = sa.Table(
+    "extraction_analytics",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("chunks", sa.Integer, nullable=False),
+    sa.Column("valid_chunks", sa.Integer, nullable=False),
+    # Chunks answered by a timed model call (not cached, with statistics): the weight that
+    # combines runs' mean latencies exactly.
+    sa.Column("model_calls", sa.Integer, nullable=False),
+    sa.Column("cached_chunks", sa.Integer, nullable=False),
+    sa.Column("fallbacks", sa.Integer, nullable=False),
+    sa.Column("input_tokens", sa.BigInteger, nullable=False),
+    sa.Column("output_tokens", sa.BigInteger, nullable=False),
+    sa.Column("cost_usd", sa.Numeric(12, 6, asdecimal=False), nullable=False),
+    sa.Column("gpu_hours", sa.Float, nullable=False),
+    sa.Column("latency_mean_seconds", sa.Float, nullable=True),
+    sa.Column("latency_p95_seconds", sa.Float, nullable=True),
+    sa.Column("success_rate", sa.Float, nullable=False),
+)
+
+
 def database_url() -> str:
     url = os.environ.get(DATABASE_URL_ENV)
     if url:

@@ -1,0 +1,307 @@
+"""Image -> text description, for `kg ingest image`: the vision half of image ingestion.
+
+A description is free text, not an extraction, so it does not go through the extraction
+interface; it shares that interface's pieces instead: ``request_json`` (timeouts, redaction,
+Retry-After), the provider errors, the retry policy and the fallback bookkeeping.
+
+Each server takes the image in its own shape; ``VISION_WIRE_FORMATS`` is the registry that maps
+a provider to it, and nothing outside this module knows the shapes:
+
+- Ollama ``/api/chat``: base64 in the message's ``images`` list;
+- OpenAI-compatible ``/v1/chat/completions`` (vLLM, llama.cpp, OpenAI): an ``image_url`` content
+  part holding a ``data:`` URL;
+- Anthropic ``/v1/messages``: an ``image`` content block with a base64 ``source``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+from pydantic import BaseModel
+
+from kg_pipeline.providers.anthropic import ANTHROPIC_VERSION, redact_key
+from kg_pipeline.providers.base import (
+    EndpointSettings,
+    MalformedOutput,
+    ProviderError,
+    ProviderUnavailable,
+)
+from kg_pipeline.providers.fallback import failure_kind
+from kg_pipeline.providers.http import make_client, request_json
+from kg_pipeline.providers.resilient import RetryPolicy, is_retryable
+
+# A description of a dense slide runs to a few hundred words; more is the model rambling.
+DESCRIPTION_BUDGET = 2048
+
+
+class Description(BaseModel):
+    """What the vision model said about one image, and what it cost."""
+
+    text: str
+    endpoint: str
+    model: str
+    seconds: float  # wall time of the call that answered
+    prompt_tokens: int | None = None
+    tokens: int | None = None  # output tokens, as the server counted them
+    finish_reason: str | None = None
+    attempts: int = 1
+    # Set when the primary vision endpoint failed and the fallback described the image.
+    fallback_from: str | None = None
+    fallback_reason: str | None = None
+    fallback_added_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    finish_reason: str | None
+
+
+class VisionWireFormat(Protocol):
+    path: str
+
+    def client(self, settings: EndpointSettings) -> httpx.AsyncClient: ...
+
+    def build_request(
+        self, settings: EndpointSettings, prompt: str, mime: str, encoded: str
+    ) -> dict[str, Any]: ...
+
+    def read_answer(self, body: dict[str, Any]) -> Answer: ...
+
+
+class OllamaVision:
+    path = "/api/chat"
+
+    def client(self, settings: EndpointSettings) -> httpx.AsyncClient:
+        return make_client(settings)
+
+    def build_request(
+        self, settings: EndpointSettings, prompt: str, mime: str, encoded: str
+    ) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "temperature": settings.temperature,
+            "top_p": settings.top_p,
+            "num_predict": min(settings.output_budget, DESCRIPTION_BUDGET),
+        }
+        if settings.seed is not None:
+            options["seed"] = settings.seed
+        if settings.gpu_layers >= 0:
+            options["num_gpu"] = settings.gpu_layers
+        return {
+            "model": settings.model,
+            "messages": [{"role": "user", "content": prompt, "images": [encoded]}],
+            "stream": False,
+            "keep_alive": settings.keep_alive,
+            "options": options,
+        }
+
+    def read_answer(self, body: dict[str, Any]) -> Answer:
+        message = body.get("message") or {}
+        return Answer(
+            message.get("content") or "",
+            body.get("prompt_eval_count"),
+            body.get("eval_count"),
+            body.get("done_reason"),
+        )
+
+
+class OpenAICompatibleVision:
+    path = "/v1/chat/completions"
+
+    def client(self, settings: EndpointSettings) -> httpx.AsyncClient:
+        return make_client(settings)
+
+    def build_request(
+        self, settings: EndpointSettings, prompt: str, mime: str, encoded: str
+    ) -> dict[str, Any]:
+        content = [
+            {"type": "text", "text": prompt},
+            {"type": "image_url", "image_url": {"url": f"data:{mime};base64,{encoded}"}},
+        ]
+        payload: dict[str, Any] = {
+            "model": settings.model,
+            "messages": [{"role": "user", "content": content}],
+            "temperature": settings.temperature,
+            "top_p": settings.top_p,
+            "max_tokens": min(settings.output_budget, DESCRIPTION_BUDGET),
+            "stream": False,
+        }
+        if settings.seed is not None:
+            payload["seed"] = settings.seed
+        return payload
+
+    def read_answer(self, body: dict[str, Any]) -> Answer:
+        choice = (body.get("choices") or [{}])[0]
+        content = (choice.get("message") or {}).get("content") or ""
+        if isinstance(content, list):  # some servers answer in content parts too
+            content = "".join(p.get("text") or "" for p in content if isinstance(p, dict))
+        usage = body.get("usage") or {}
+        return Answer(
+            content,
+            usage.get("prompt_tokens"),
+            usage.get("completion_tokens"),
+            choice.get("finish_reason"),
+        )
+
+
+class AnthropicVision:
+    path = "/v1/messages"
+
+    def client(self, settings: EndpointSettings) -> httpx.AsyncClient:
+        headers = {"anthropic-version": ANTHROPIC_VERSION}
+        if settings.api_key is not None:
+            headers["x-api-key"] = settings.api_key.get_secret_value()
+        timeout = httpx.Timeout(settings.timeout_seconds, connect=settings.connect_timeout_seconds)
+        return httpx.AsyncClient(
+            base_url=settings.base_url.rstrip("/"), headers=headers, timeout=timeout
+        )
+
+    def build_request(
+        self, settings: EndpointSettings, prompt: str, mime: str, encoded: str
+    ) -> dict[str, Any]:
+        source = {"type": "base64", "media_type": mime, "data": encoded}
+        return {
+            "model": settings.model,
+            "max_tokens": min(settings.output_budget, DESCRIPTION_BUDGET),
+            "temperature": settings.temperature,
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "image", "source": source},
+                        {"type": "text", "text": prompt},
+                    ],
+                }
+            ],
+        }
+
+    def read_answer(self, body: dict[str, Any]) -> Answer:
+        blocks = [b for b in body.get("content") or [] if isinstance(b, dict)]
+        usage = body.get("usage") or {}
+        return Answer(
+            "".join(b.get("text") or "" for b in blocks if b.get("type") == "text"),
+            usage.get("input_tokens"),
+            usage.get("output_tokens"),
+            body.get("stop_reason"),
+        )
+
+
+_OPENAI_COMPATIBLE = OpenAICompatibleVision()
+VISION_WIRE_FORMATS: dict[str, VisionWireFormat] = {
+    "ollama": OllamaVision(),
+    "anthropic": AnthropicVision(),
+    "openai_compatible": _OPENAI_COMPATIBLE,
+    "vllm": _OPENAI_COMPATIBLE,
+    "llamacpp": _OPENAI_COMPATIBLE,
+    "openai": _OPENAI_COMPATIBLE,
+}
+
+
+def _redacted(error: ProviderUnavailable, settings: EndpointSettings) -> ProviderUnavailable:
+    """``request_json`` cuts bearer tokens out of messages; an ``x-api-key`` it does not know,
+    so the key is cut here too. A message naming the endpoint says which model failed."""
+    key = settings.api_key.get_secret_value() if settings.api_key else ""
+    return ProviderUnavailable(
+        f"vision model {settings.model!r} ({settings.name}): {redact_key(str(error), key)}",
+        status_code=error.status_code,
+        retry_after=error.retry_after,
+        timed_out=error.timed_out,
+    )
+
+
+async def _describe_once(
+    settings: EndpointSettings, payload: dict[str, Any], wire: VisionWireFormat
+) -> tuple[Answer, float]:
+    async with wire.client(settings) as client:
+        try:
+            body, elapsed = await request_json(
+                client, "POST", wire.path, payload, settings.total_timeout_seconds
+            )
+        except ProviderUnavailable as exc:
+            # from None: the original message may hold the unredacted body.
+            raise _redacted(exc, settings) from None
+    return wire.read_answer(body), elapsed
+
+
+async def _describe_with_retries(
+    settings: EndpointSettings, image: bytes, mime: str, prompt: str
+) -> Description:
+    wire = VISION_WIRE_FORMATS[settings.provider]
+    payload = wire.build_request(settings, prompt, mime, base64.b64encode(image).decode("ascii"))
+    policy = RetryPolicy(max_retries=settings.max_retries)
+    rng = random.Random()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            answer, elapsed = await _describe_once(settings, payload, wire)
+            break
+        except ProviderUnavailable as exc:
+            if attempt > policy.max_retries or not is_retryable(exc):
+                raise
+            wait = max(exc.retry_after or 0.0, policy.backoff(attempt - 1, rng))
+            await asyncio.sleep(min(wait, policy.max_delay_seconds))
+    if not answer.text.strip():
+        raise MalformedOutput(
+            f"vision model {settings.model!r} ({settings.name}) answered with an empty "
+            "description; check that the model takes images (e.g. llava, qwen2.5vl, gpt-4o)"
+        )
+    return Description(
+        text=answer.text.strip(),
+        endpoint=settings.name,
+        model=settings.model,
+        seconds=elapsed,
+        prompt_tokens=answer.prompt_tokens,
+        tokens=answer.completion_tokens,
+        finish_reason=answer.finish_reason,
+        attempts=attempt,
+    )
+
+
+def _falls_back_on(settings: EndpointSettings, kind: str) -> bool:
+    return settings.fallback_on_timeout if kind == "timeout" else settings.fallback_on_error
+
+
+async def describe_image(
+    settings: EndpointSettings,
+    image: bytes,
+    mime: str,
+    prompt: str,
+    fallback: EndpointSettings | None = None,
+) -> Description:
+    """Describe ``image`` with the vision model at ``settings``; when that fails (after its
+    retries) and a ``fallback`` is given — typically a cloud model — ask the fallback, and
+    record on the description which endpoint failed, why and what it cost in seconds."""
+    started = time.perf_counter()
+    try:
+        return await _describe_with_retries(settings, image, mime, prompt)
+    except ProviderError as exc:
+        kind = failure_kind(exc)
+        if fallback is None or not _falls_back_on(settings, kind):
+            raise
+        lost = time.perf_counter() - started
+        primary_error = exc
+    try:
+        description = await _describe_with_retries(fallback, image, mime, prompt)
+    except ProviderError as exc:
+        message = f"{primary_error}; the fallback failed too: {exc}"
+        if isinstance(exc, ProviderUnavailable):
+            raise ProviderUnavailable(
+                message, status_code=exc.status_code, timed_out=exc.timed_out
+            ) from exc
+        raise MalformedOutput(message, exc.stats) from exc
+    return description.model_copy(
+        update={
+            "fallback_from": settings.name,
+            "fallback_reason": kind,
+            "fallback_added_seconds": lost,
+        }
+    )
