@@ -89,3 +89,26 @@ class StandInServer:
     def __exit__(self, *exc: object) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+
+
+def chat_completion(
+    content: str,
+    finish_reason: str = "stop",
+    prompt_tokens: int = 10,
+    completion_tokens: int = 5,
+    delay: float = 0.0,
+) -> Reply:
+    """An OpenAI-compatible `/v1/chat/completions` answer whose message is ``content``."""
+    return Reply(
+        body={
+            "choices": [{"message": {"content": content}, "finish_reason": finish_reason}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},
+        },
+        delay=delay,
+    )
+
+
+# A valid extraction with nothing in it: for tests about the plumbing, not the content.
+EMPTY_EXTRACTION = chat_completion(
+    json.dumps({"concepts": [], "instances": [], "relationships": []})
+)

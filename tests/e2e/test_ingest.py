@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from kg_pipeline.cli import main
 from tests.models import register_model
-from tests.stand_in_server import Reply, StandInServer
+from tests.stand_in_server import Reply, StandInServer, chat_completion
 
 EXTRACTION = {
     "concepts": [{"concept_id": "concept_001", "label": "canal lock", "description": "A gate.",
@@ -22,12 +22,7 @@ EXTRACTION = {
 
 
 def chat(content: str) -> Reply:
-    return Reply(
-        body={
-            "choices": [{"message": {"content": content}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 90, "completion_tokens": 30},
-        }
-    )
+    return chat_completion(content, prompt_tokens=90, completion_tokens=30)
 
 
 @pytest.fixture

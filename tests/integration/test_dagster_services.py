@@ -8,7 +8,6 @@ only loads in-process, or a run config the webserver rejects shows up here first
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -28,7 +27,7 @@ from dagster_graphql import DagsterGraphQLClient
 from kg_pipeline.registry import MODEL_PARTITIONS
 from tests.conftest import free_port
 from tests.models import register_model
-from tests.stand_in_server import Reply, StandInServer
+from tests.stand_in_server import EMPTY_EXTRACTION, StandInServer
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -40,20 +39,6 @@ RUN_LIFECYCLE = [
     dg.DagsterEventType.RUN_START,
     dg.DagsterEventType.RUN_SUCCESS,
 ]
-
-EMPTY_EXTRACTION = Reply(
-    body={
-        "choices": [
-            {
-                "message": {
-                    "content": json.dumps({"concepts": [], "instances": [], "relationships": []})
-                },
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 5},
-    }
-)
 
 
 def _tail(log: Path, chars: int = 3000) -> str:

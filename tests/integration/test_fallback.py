@@ -2,7 +2,6 @@
 answers."""
 
 import asyncio
-import json
 import socket
 import threading
 from collections.abc import Iterator
@@ -17,21 +16,9 @@ from kg_pipeline.providers.fallback import FallbackProvider
 from kg_pipeline.schema import extraction_json_schema
 from kg_pipeline.store.cache import CachedProvider
 from kg_pipeline.store.database import create_engine
-from tests.stand_in_server import Reply, StandInServer
+from tests.stand_in_server import EMPTY_EXTRACTION, Reply, StandInServer
 
-ANSWER = Reply(
-    body={
-        "choices": [
-            {
-                "message": {
-                    "content": json.dumps({"concepts": [], "instances": [], "relationships": []})
-                },
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 5},
-    }
-)
+ANSWER = EMPTY_EXTRACTION
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ wiring, the psycopg2 scheme (SQLAlchemy 2.1) and the assets' writes work on Post
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -20,25 +19,11 @@ from kg_pipeline.definitions import extractions
 from kg_pipeline.store.database import ai_extraction_config, response_cache
 from tests.models import materialize_partition, register_model
 from tests.postgres import Postgres
-from tests.stand_in_server import Reply, StandInServer
+from tests.stand_in_server import EMPTY_EXTRACTION, StandInServer
 
 REPO = Path(__file__).resolve().parents[2]
 CHAT = "/v1/chat/completions"
 MODEL = "pg-stand-in"
-
-EMPTY_EXTRACTION = Reply(
-    body={
-        "choices": [
-            {
-                "message": {
-                    "content": json.dumps({"concepts": [], "instances": [], "relationships": []})
-                },
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 5},
-    }
-)
 
 
 def _instance_home(tmp_path: Path, url: sa.URL, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -2,7 +2,6 @@
 re-run of unchanged chunks makes no model call."""
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,21 +18,9 @@ from kg_pipeline.schema import extraction_json_schema
 from kg_pipeline.store.cache import CachedProvider, cache_key
 from kg_pipeline.store.database import create_engine
 from tests.models import materialize_partition, register_model
-from tests.stand_in_server import Reply, StandInServer
+from tests.stand_in_server import EMPTY_EXTRACTION, StandInServer
 
-ANSWER = Reply(
-    body={
-        "choices": [
-            {
-                "message": {
-                    "content": json.dumps({"concepts": [], "instances": [], "relationships": []})
-                },
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 5},
-    }
-)
+ANSWER = EMPTY_EXTRACTION
 
 
 def settings(**overrides: Any) -> EndpointSettings:
