@@ -104,6 +104,9 @@ class CallStats(BaseModel):
     fallback_reason: str | None = None
     fallback_added_seconds: float = 0.0
     fallback_cost_usd: float | None = None  # None: the fallback model is not in the price table
+    # Which replica answered, when the endpoint is a fleet of replicas of one model
+    # (providers/fleet.py): that member's settings.name, so a report can show how work spread.
+    served_by: str | None = None
     request_options: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -73,6 +73,12 @@ class ResilientProvider:
         self._consecutive_failures = 0
         self._cooldown_until = 0.0
 
+    @property
+    def cooldown_remaining(self) -> float:
+        """Seconds until this endpoint takes calls again (0: now), so a fleet can send the next
+        chunk to another replica instead of one that would fail at once."""
+        return max(0.0, self._cooldown_until - time.monotonic())
+
     async def _call_with_retries(
         self,
         messages: PromptMessages,
