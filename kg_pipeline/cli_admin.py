@@ -22,7 +22,7 @@ from kg_pipeline.documents import load_corpus
 from kg_pipeline.extraction import extract_chunk
 from kg_pipeline.local_server import DEFAULT_PORT
 from kg_pipeline.providers import ProviderError, create_provider
-from kg_pipeline.providers.base import ThinkingMode
+from kg_pipeline.providers.base import EndpointSettings, ThinkingMode
 from kg_pipeline.registry import ensure_registered, sync_partitions
 from kg_pipeline.store.config import (
     ConfigError,
@@ -82,8 +82,9 @@ def _safe_url() -> str:
     return url
 
 
-async def served_models(config: ModelConfig) -> list[str]:
-    provider = create_provider(config.settings())
+async def served_models(config: ModelConfig | EndpointSettings) -> list[str]:
+    settings = config.settings() if isinstance(config, ModelConfig) else config
+    provider = create_provider(settings)
     try:
         return await provider.list_models()
     finally:
@@ -91,25 +92,26 @@ async def served_models(config: ModelConfig) -> list[str]:
 
 
 def check_serves(config: ModelConfig) -> None:
-    """The endpoint answers and serves the model — or one line saying what to do instead."""
-    try:
-        served = asyncio.run(served_models(config))
-    except ProviderError as exc:
-        hint = {
-            "ollama": "start it with scripts/start-ollama.sh or `ollama serve`",
-            "llamacpp": "start the embedded model with `kg local start`",
-        }.get(config.provider, "start the server or correct --base-url")
-        fail(f"{config.base_url} does not answer ({exc}); {hint}, or pass --skip-check")
-    if config.model_name not in served:
-        pull = (
-            f"; pull it with `ollama pull {config.model_name}`"
-            if config.provider == "ollama"
-            else ""
-        )
-        fail(
-            f"{config.base_url} does not serve {config.model_name!r} (it serves: "
-            f"{', '.join(served) or 'nothing'}){pull}"
-        )
+    """Every server of the model answers and serves it — or one line saying what to do."""
+    for settings, _ in config.replica_settings():
+        try:
+            served = asyncio.run(served_models(settings))
+        except ProviderError as exc:
+            hint = {
+                "ollama": "start it with scripts/start-ollama.sh or `ollama serve`",
+                "llamacpp": "start the embedded model with `kg local start`",
+            }.get(config.provider, "start the server or correct the URL")
+            fail(f"{settings.base_url} does not answer ({exc}); {hint}, or pass --skip-check")
+        if config.model_name not in served:
+            pull = (
+                f"; pull it with `ollama pull {config.model_name}`"
+                if config.provider == "ollama"
+                else ""
+            )
+            fail(
+                f"{settings.base_url} does not serve {config.model_name!r} (it serves: "
+                f"{', '.join(served) or 'nothing'}){pull}"
+            )
 
 
 @click.group()
@@ -125,6 +127,13 @@ def extraction() -> None:
 def _name_for(provider: str, model: str) -> str:
     cleaned = "".join(ch if ch.isalnum() or ch in "._:-" else "_" for ch in model).strip("_")
     return cleaned if provider != "llamacpp" else f"local-{cleaned}"
+
+
+def _replica(text: str) -> dict[str, Any]:
+    url, _, slots = text.partition("=")
+    if slots and not slots.isdigit():
+        fail(f"--replica {text!r}: SLOTS must be a whole number, e.g. http://gpu1:11434=4")
+    return {"base_url": url, "slots": int(slots)} if slots else {"base_url": url}
 
 
 @extraction.command("set")
@@ -146,6 +155,14 @@ def _name_for(provider: str, model: str) -> str:
 @click.option("--api-key-env", help="Environment variable holding the API key.")
 @click.option("--keep-alive", help="How long Ollama keeps the model loaded (e.g. 10m).")
 @click.option("--timeout", "timeout_seconds", type=float, help="Read timeout in seconds.")
+@click.option(
+    "--replica",
+    "replicas",
+    multiple=True,
+    metavar="URL[=SLOTS]",
+    help="Another server of the same model (repeat; replaces the list). Chunks go to the least "
+    "busy server.",
+)
 @click.option("--activate/--no-activate", default=True, show_default=True)
 @click.option("--skip-check", is_flag=True, help="Store without asking the server.")
 def set_command(
@@ -157,6 +174,7 @@ def set_command(
     api_key_env: str | None,
     keep_alive: str | None,
     timeout_seconds: float | None,
+    replicas: tuple[str, ...],
     **columns: Any,
 ) -> None:
     """Register a model, or change a registered one (only the options given change)."""
@@ -191,6 +209,8 @@ def set_command(
     key_env = api_key_env or (None if existing else DEFAULT_KEY_ENV.get(values["provider"]))
     extra = {"api_key_env": key_env, "keep_alive": keep_alive, "timeout_seconds": timeout_seconds}
     options |= {k: v for k, v in extra.items() if v is not None}
+    if replicas:
+        options["replicas"] = [_replica(text) for text in replicas]
     values["options"] = ModelOptions.model_validate(options).model_dump()
     try:
         config = parse_config(values)

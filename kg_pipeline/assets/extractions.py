@@ -17,8 +17,9 @@ from kg_pipeline.assets.analytics import record_extraction_analytics
 from kg_pipeline.chunking import Chunk
 from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus, extract_chunks
 from kg_pipeline.prompts import PROMPT_VERSION
-from kg_pipeline.providers import ExtractionProvider
+from kg_pipeline.providers import EndpointSettings, ExtractionProvider, create_provider
 from kg_pipeline.providers.fallback import FallbackProvider
+from kg_pipeline.providers.fleet import FleetProvider
 from kg_pipeline.providers.resilient import ResilientProvider
 from kg_pipeline.resources import ModelEndpoint, ModelRegistry
 from kg_pipeline.store.cache import CachedProvider
@@ -94,12 +95,22 @@ def _progress_logger(context: RunContext) -> Any:
 
 
 def provider_stack(
-    endpoint: ModelEndpoint, fallback: ModelEndpoint | None, cache: sa.Engine | None
+    endpoint: ModelEndpoint,
+    fallback: ModelEndpoint | None,
+    cache: sa.Engine | None,
+    replicas: list[tuple[EndpointSettings, int]] | None = None,
 ) -> ExtractionProvider:
-    """Retries around the endpoint, then the fallback endpoint, then the response cache: with
-    the cache outermost, chunks answered before (same model, prompt, sampling) cost no model
-    call, so a re-run of unchanged chunks is free and a run killed half-way resumes."""
-    provider: ExtractionProvider = ResilientProvider(endpoint.create_provider())
+    """Retries around each server of the model (several: a fleet, least busy first), then the
+    fallback endpoint, then the response cache: with the cache outermost, chunks answered before
+    (same model, prompt, sampling) cost no model call, so a re-run of unchanged chunks is free
+    and a run killed half-way resumes."""
+    provider: ExtractionProvider
+    if replicas and len(replicas) > 1:
+        provider = FleetProvider(
+            [(ResilientProvider(create_provider(s)), slots) for s, slots in replicas]
+        )
+    else:
+        provider = ResilientProvider(endpoint.create_provider())
     if fallback is not None:
         provider = FallbackProvider(provider, ResilientProvider(fallback.create_provider()))
     if cache is not None:
@@ -149,7 +160,7 @@ def run_extraction(
         endpoint.ensure_server(context.log)
         fallback_name = config.options.fallback_endpoint
         fallback = registry.endpoint(fallback_name) if fallback_name else None
-        return provider_stack(endpoint, fallback, cache)
+        return provider_stack(endpoint, fallback, cache, config.replica_settings())
 
     def announce(switch: Switch) -> None:
         metrics.observe_switch(switch.name, switch.model)

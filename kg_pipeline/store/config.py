@@ -33,6 +33,29 @@ class ConfigError(ValueError):
     """A configuration that cannot be stored or used; the message says how to fix it."""
 
 
+def _check_http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"{value!r} is not an http(s) URL; give the server root, e.g. "
+            "http://127.0.0.1:11434 for Ollama or http://gpu-0:8000 for vLLM"
+        )
+    return value.rstrip("/")
+
+
+class Replica(BaseModel):
+    """Another server (GPU) serving the same model: chunks go to the least busy of them."""
+
+    base_url: str
+    slots: int = Field(default=4, ge=1, le=100, description="Requests it takes at once.")
+    gpu_id: str | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _check_http_url(value)
+
+
 class ModelOptions(BaseModel):
     """Settings the legacy table has no column for; stored as JSON in ``options``."""
 
@@ -49,6 +72,11 @@ class ModelOptions(BaseModel):
     fallback_on_error: bool = True
     fallback_on_timeout: bool = True
     manage_local_server: bool = False
+    replicas: list[Replica] = Field(
+        default_factory=list,
+        description="More servers of the same model; the row's base_url is the first, with "
+        "max_concurrent_requests as its slots.",
+    )
 
 
 class ModelConfig(BaseModel):
@@ -79,13 +107,7 @@ class ModelConfig(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(
-                f"{value!r} is not an http(s) URL; give the server root, e.g. "
-                "http://127.0.0.1:11434 for Ollama or http://gpu-0:8000 for vLLM"
-            )
-        return value.rstrip("/")
+        return _check_http_url(value)
 
     def settings(self) -> EndpointSettings:
         """What a provider needs; the API key is read from the environment here, at use."""
@@ -118,6 +140,21 @@ class ModelConfig(BaseModel):
             fallback_on_error=options.fallback_on_error,
             fallback_on_timeout=options.fallback_on_timeout,
         )
+
+    def replica_settings(self) -> list[tuple[EndpointSettings, int]]:
+        """Each server of this model with its slots: the row's own first, then the replicas."""
+        first = self.settings()
+        servers = [(first, self.max_concurrent_requests)]
+        for n, replica in enumerate(self.options.replicas, start=1):
+            settings = first.model_copy(
+                update={
+                    "name": f"{self.name}#{replica.gpu_id or n}",
+                    "base_url": replica.base_url,
+                    "max_concurrent_requests": replica.slots,
+                }
+            )
+            servers.append((settings, replica.slots))
+        return servers
 
     def version(self) -> str:
         """Changes whenever the row does: the next chunk rebuilds its provider when it differs."""
