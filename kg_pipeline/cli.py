@@ -12,6 +12,7 @@ from kg_pipeline.cli_admin import admin, extraction, open_store, served_models
 from kg_pipeline.cli_analytics import analytics_command
 from kg_pipeline.cli_image import ingest_image_command
 from kg_pipeline.cli_operator import export_training_data_command, recommend_command
+from kg_pipeline.cli_routing import routing
 from kg_pipeline.cli_run import ingest, run, ui
 from kg_pipeline.corpus_stats import corpus_stats_markdown
 from kg_pipeline.documents import load_corpus
@@ -116,6 +117,7 @@ def endpoints() -> None:
 
 for command in (analytics_command, recommend_command, export_training_data_command):
     extraction.add_command(command)
+admin.add_command(routing)
 main.add_command(admin)
 ingest.add_command(ingest_image_command)
 main.add_command(ingest)

@@ -69,8 +69,14 @@ def ingest() -> None:
 @click.option("--model", "name", help="A registered model (default: the active one).")
 @click.option("--vocabulary", help="base31 (default), kg60, kg90 or a vocabulary file.")
 @click.option("--no-cache", is_flag=True, help="Call the model even for chunks seen before.")
+@click.option("--routed", is_flag=True, help="Route each chunk by the rules (`kg admin routing`).")
 def ingest_text(
-    files: tuple[Path, ...], output: Path, name: str | None, vocabulary: str | None, no_cache: bool
+    files: tuple[Path, ...],
+    output: Path,
+    name: str | None,
+    vocabulary: str | None,
+    no_cache: bool,
+    routed: bool,
 ) -> None:
     """Extract FILES with the active model into one knowledge graph (ONTOLOGY = --output).
 
@@ -90,6 +96,7 @@ def ingest_text(
         "files": [str(f) for f in files],
         "output": str(output),
         "model": name,
+        "routed": routed,
         "vocabulary": vocabulary,
         "use_cache": not no_cache,
     }
@@ -103,7 +110,10 @@ def ingest_text(
               help="Only the N shortest documents per category (a quick run).")  # fmt: skip
 @click.option("--max-chunks", type=click.IntRange(min=1), help="Extract at most N chunks.")
 @click.option("--corpus", help="Corpus folder (default: test_corpus).")
-def run(name: str | None, sample: int | None, max_chunks: int | None, corpus: str | None) -> None:
+@click.option("--routed", is_flag=True, help="Route each chunk by the rules (`kg admin routing`).")
+def run(
+    name: str | None, sample: int | None, max_chunks: int | None, corpus: str | None, routed: bool
+) -> None:
     """The main job: documents -> chunks -> extractions -> quality_report for one model."""
     store = open_store()
     try:
@@ -116,8 +126,10 @@ def run(name: str | None, sample: int | None, max_chunks: int | None, corpus: st
     if corpus:
         documents["corpus_dir"] = corpus
     ops: dict[str, Any] = {"documents": {"config": documents}}
+    extraction: dict[str, Any] = {"routed": routed}
     if max_chunks:
-        ops["extractions"] = {"config": {"max_chunks": max_chunks}}
+        extraction["max_chunks"] = max_chunks
+    ops["extractions"] = {"config": extraction}
     click.echo(f"running extraction_job for {config.name} ({config.model_name})", err=True)
     _execute("extraction_job", {"ops": ops}, partition=config.name)
 

@@ -7,6 +7,7 @@ silently and re-running replaces records rather than adding to them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -24,6 +25,7 @@ from kg_pipeline.providers import (
     ProviderError,
     TruncatedOutput,
 )
+from kg_pipeline.routing import RoutingDecision
 from kg_pipeline.schema import Extraction, extraction_json_schema
 from kg_pipeline.vocabulary import BASE_VOCABULARY, Vocabulary
 
@@ -48,9 +50,13 @@ class ChunkExtraction(BaseModel):
     error: str | None = None
     stats: CallStats | None = None
     extracted_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    # Set in routed runs: the chunk's analysis and why its model was chosen.
+    routing: RoutingDecision | None = None
 
 
 ProgressCallback = Callable[[int, int, ChunkExtraction], None]
+# Chooses the provider for one chunk, and says why (see kg_pipeline/routing.py ``Router``).
+Route = Callable[[Chunk], tuple[ExtractionProvider, RoutingDecision]]
 
 
 def _status_of(error: ProviderError) -> ExtractionStatus:
@@ -89,10 +95,12 @@ async def extract_chunk(
 
 
 async def extract_chunks(
-    provider: ExtractionProvider | Callable[[], ExtractionProvider],
+    provider: ExtractionProvider | Callable[[], ExtractionProvider] | None,
     chunks: Sequence[Chunk],
     vocabulary: Vocabulary = BASE_VOCABULARY,
     on_done: ProgressCallback | None = None,
+    *,
+    route: Route | None = None,
 ) -> list[ChunkExtraction]:
     """Extract every chunk with at most ``max_concurrent_requests`` calls in flight.
 
@@ -100,19 +108,45 @@ async def extract_chunks(
     chunk starts, so a configuration switched mid-run applies from the next chunk on (the
     bound on calls in flight is the first provider's, for the whole run).
 
+    With ``route``, each chunk's provider comes from ``route`` instead, and its record carries
+    the routing decision. Each routed-to endpoint is then bounded by its own
+    ``max_concurrent_requests`` (the models may sit on different servers); ``provider`` may be
+    None, and when given it bounds the whole run as well.
+
     Every record is counted in the Prometheus metrics (kg_pipeline/metrics.py) as it finishes;
     with ``KG_METRICS_PORT`` set, this process also serves them.
     """
+    if provider is None and route is None:
+        raise TypeError("extract_chunks needs a provider, or a route that chooses one per chunk")
     metrics.start_exporter_if_enabled()
-    current = provider if callable(provider) else lambda: provider
-    limit = asyncio.Semaphore(current().settings.max_concurrent_requests)
+    current = provider if callable(provider) or provider is None else lambda: provider
+    limit = (
+        asyncio.Semaphore(current().settings.max_concurrent_requests)
+        if current is not None
+        else contextlib.nullcontext()
+    )
+    endpoint_limits: dict[str, asyncio.Semaphore] = {}
     schema = extraction_json_schema(vocabulary)
     done = 0
+
+    async def routed(chunk: Chunk, route: Route) -> ChunkExtraction:
+        target, decision = route(chunk)
+        settings = target.settings
+        bound = endpoint_limits.setdefault(
+            settings.name, asyncio.Semaphore(settings.max_concurrent_requests)
+        )
+        async with bound:
+            record = await extract_chunk(target, chunk, vocabulary, schema)
+        return record.model_copy(update={"routing": decision})
 
     async def one(chunk: Chunk) -> ChunkExtraction:
         nonlocal done
         async with limit:
-            record = await extract_chunk(current(), chunk, vocabulary, schema)
+            if route is not None:
+                record = await routed(chunk, route)
+            else:
+                assert current is not None  # checked on entry
+                record = await extract_chunk(current(), chunk, vocabulary, schema)
         done += 1
         metrics.observe_record(record)
         if on_done is not None:

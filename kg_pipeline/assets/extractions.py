@@ -22,10 +22,12 @@ from kg_pipeline.providers.fallback import FallbackProvider
 from kg_pipeline.providers.fleet import FleetProvider
 from kg_pipeline.providers.resilient import ResilientProvider
 from kg_pipeline.resources import ModelEndpoint, ModelRegistry
+from kg_pipeline.routing import Router
 from kg_pipeline.store.cache import CachedProvider
 from kg_pipeline.store.config import ConfigError, ModelConfig
 from kg_pipeline.store.database import create_engine
 from kg_pipeline.store.live import LiveProvider, Switch
+from kg_pipeline.store.routing import load_router
 from kg_pipeline.vocabulary import Vocabulary, resolve_vocabulary
 
 # Every model shares this pool: with the default limit of 1 (dagster.yaml), two runs never drive
@@ -60,6 +62,11 @@ class ExtractionsConfig(dg.Config):
     use_cache: bool = Field(
         default=True,
         description="Answer unchanged chunks from the response cache (false: always call).",
+    )
+    routed: bool = Field(
+        default=False,
+        description="Send each chunk to the model the routing rules choose (`kg admin routing`); "
+        "chunks no rule places go to this partition's model. Records keep each decision.",
     )
 
 
@@ -120,15 +127,16 @@ def provider_stack(
 
 def _extract(
     context: RunContext,
-    current: Callable[[], ExtractionProvider],
+    current: Callable[[], ExtractionProvider] | None,
     built: Callable[[], list[ExtractionProvider]],
     chunks: list[Chunk],
     vocabulary: Vocabulary,
+    route: Router | None = None,
 ) -> list[ChunkExtraction]:
     async def run() -> list[ChunkExtraction]:
         try:
             return await extract_chunks(
-                current, chunks, vocabulary, on_done=_progress_logger(context)
+                current, chunks, vocabulary, on_done=_progress_logger(context), route=route
             )
         finally:
             for provider in built():
@@ -149,9 +157,14 @@ def run_extraction(
     chunks: list[Chunk],
     vocabulary: Vocabulary,
     use_cache: bool = True,
+    routed: bool = False,
 ) -> list[ChunkExtraction]:
     """Extract every chunk with the registered model ``name`` (None: the active model),
-    re-reading its configuration as each chunk starts so a change applies from the next chunk."""
+    re-reading its configuration as each chunk starts so a change applies from the next chunk.
+
+    ``routed``: each chunk goes to the model the routing rules choose for it (`kg admin
+    routing`), and to ``name`` (or the active model) when no rule places it; each record keeps
+    its routing decision."""
     store = registry.store()
     cache = store.engine if use_cache else None
 
@@ -168,6 +181,16 @@ def run_extraction(
             f"configuration changed: the next chunks use {switch.model} ({switch.name}, "
             f"version {switch.version})"
         )
+
+    if routed:
+        try:
+            router = load_router(store, build, default=name)
+        except ConfigError as exc:
+            raise dg.Failure(str(exc)) from exc
+        records = _extract(context, None, lambda: router.built, chunks, vocabulary, router)
+        rules = Counter(r.routing.rule_name or "default" for r in records if r.routing)
+        context.log.info(f"routing: {dict(rules)}")
+        return records
 
     live = LiveProvider(store, build, name, on_switch=announce)
     try:
@@ -245,7 +268,13 @@ def build_extractions_asset(models: dg.PartitionsDefinition) -> dg.AssetsDefinit
             f"({endpoint.max_concurrent_requests} in flight, prompt {PROMPT_VERSION})"
         )
         records = run_extraction(
-            context, model_registry, context.partition_key, selected, vocabulary, config.use_cache
+            context,
+            model_registry,
+            context.partition_key,
+            selected,
+            vocabulary,
+            config.use_cache,
+            config.routed,
         )
         record_extraction_analytics(
             context, records, f"extractions:{context.partition_key}", model_registry
@@ -283,6 +312,9 @@ def build_extractions_asset(models: dg.PartitionsDefinition) -> dg.AssetsDefinit
                 "vocabulary": vocabulary.name,
                 "records_file": dg.MetadataValue.path(str(out)),
                 "records": dg.MetadataValue.md(_records_table(records)),
+                "routing": dg.MetadataValue.json(
+                    dict(Counter(r.routing.rule_name or "default" for r in records if r.routing))
+                ),
             }
         )
         return records

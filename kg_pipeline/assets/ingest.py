@@ -35,6 +35,9 @@ class IngestConfig(dg.Config):
     vocabulary: str | None = Field(default=None, description="base31 (default), kg60, kg90, file.")
     max_document_bytes: int = Field(default=DEFAULT_MAX_BYTES, gt=0)
     use_cache: bool = Field(default=True, description="Answer unchanged chunks from the cache.")
+    routed: bool = Field(
+        default=False, description="Send each chunk to the model the routing rules choose."
+    )
 
 
 class IngestedDocument(BaseModel):
@@ -96,7 +99,7 @@ def ingest_files(
     which = config.model or "the active model"
     context.log.info(f"{len(readable)} files, {len(chunks)} chunks: extracting with {which}")
     records = run_extraction(
-        context, model_registry, config.model, chunks, vocabulary, config.use_cache
+        context, model_registry, config.model, chunks, vocabulary, config.use_cache, config.routed
     )
     record_extraction_analytics(context, records, "ingest", model_registry)
     by_chunk = {r.chunk_id: r for r in records}

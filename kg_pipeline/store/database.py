@@ -126,6 +126,28 @@ extraction_analytics = sa.Table(
 )
 
 
+# Multi-model routing rules (see kg_pipeline/routing.py): evaluated in ascending priority, the
+# first active rule whose condition holds on a chunk's analysis picks the target model. The
+# condition is checked by the code before it is written; the table only keeps targets to known
+# providers.
+routing_rules = sa.Table(
+    "routing_rules",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("rule_name", sa.String(100), nullable=False, unique=True),
+    sa.Column("condition", sa.Text, nullable=False),
+    sa.Column("target_provider", sa.String(32), nullable=False),
+    sa.Column("target_model", sa.String(200), nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_by", sa.String(100), nullable=False),
+    _one_of("target_provider", PROVIDERS),
+    sa.CheckConstraint("priority >= 0", name="ck_priority"),
+)
+
+
 def database_url() -> str:
     url = os.environ.get(DATABASE_URL_ENV)
     if url:
