@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Literal
 
@@ -26,7 +27,12 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from kg_pipeline.pricing import cost_usd
-from kg_pipeline.providers import EndpointSettings, ProviderError, create_provider
+from kg_pipeline.providers import (
+    EndpointSettings,
+    ProviderError,
+    ProviderUnavailable,
+    create_provider,
+)
 
 if TYPE_CHECKING:
     from kg_pipeline.extraction import ChunkExtraction
@@ -149,6 +155,9 @@ def observe_record(record: ChunkExtraction) -> None:
     stats = record.stats
     if stats is None or stats.cached:
         return
+    if record.status.value != "unavailable" and stats.fallback_from is None:
+        _last_answer[record.endpoint] = time.monotonic()  # it answered: it is up
+        ENDPOINT_UP.labels(record.endpoint).set(1)
     EXTRACTION_SECONDS.labels(record.endpoint, record.model, record.provider).observe(
         stats.wall_seconds + stats.fallback_added_seconds
     )
@@ -178,6 +187,11 @@ def observe_switch(endpoint: str, model: str) -> None:
 # ---- endpoint probes -------------------------------------------------------------------------
 
 
+# How long after its last answer a server that does not answer a probe in time counts as busy.
+BUSY_GRACE_S = 900.0
+_last_answer: dict[str, float] = {}
+
+
 async def probe_endpoint(settings: EndpointSettings, timeout_s: float = 5.0) -> bool:
     """Ask the server for its models (the cheapest call every provider has) and set
     ``kg_endpoint_up``. The probe gets a short timeout of its own: an endpoint configured to wait
@@ -194,8 +208,13 @@ async def probe_endpoint(settings: EndpointSettings, timeout_s: float = 5.0) -> 
         await provider.list_models()
         up = True
     except ProviderError as exc:
-        log.warning("endpoint %s is down: %s", settings.name, exc)
-        up = False
+        # A server that decodes one request at a time (llama-cpp-python) does not answer a probe
+        # while it works: a timeout soon after it last answered a chunk is busy, not down.
+        timed_out = isinstance(exc, ProviderUnavailable) and exc.timed_out
+        answered = _last_answer.get(settings.name)
+        up = timed_out and answered is not None and time.monotonic() - answered < BUSY_GRACE_S
+        if not up:
+            log.warning("endpoint %s is down: %s", settings.name, exc)
     finally:
         await provider.aclose()
     ENDPOINT_UP.labels(settings.name).set(1 if up else 0)
