@@ -21,6 +21,7 @@ from kg_pipeline.chunking import chunk_document
 from kg_pipeline.documents import load_corpus
 from kg_pipeline.extraction import extract_chunk
 from kg_pipeline.local_server import DEFAULT_PORT
+from kg_pipeline.model_status import endpoint_status, status_lines, switch
 from kg_pipeline.providers import ProviderError, create_provider
 from kg_pipeline.providers.base import EndpointSettings, ThinkingMode
 from kg_pipeline.registry import ensure_registered, sync_partitions
@@ -337,13 +338,48 @@ def test_command(name: str | None, text: str | None) -> None:
     )
 
 
+@extraction.command("status")
+@click.option("--name", help="A registered model (default: the active one).")
+@click.option("--all", "show_all", is_flag=True, help="Every registered model.")
+def status_command(name: str | None, show_all: bool) -> None:
+    """What each model's server has loaded, its memory, and the GPU totals where readable.
+    Exits 1 when the one model asked about does not answer (not with --all)."""
+    store = open_store()
+    try:
+        configs = store.list() if show_all else [store.get(name) if name else store.active()]
+    except ConfigError as exc:
+        fail(str(exc))
+    for config in configs:
+        status = asyncio.run(endpoint_status(config))
+        marker = click.style("● active", fg="green") if config.active else "○"
+        click.echo(f"{marker} {config.name}: {config.model_name}")
+        for line in status_lines(status):
+            click.echo(line)
+        if not status.answering and not show_all:
+            fail(
+                f"{config.name}'s server does not answer (see above); start it, or correct its "
+                f"URL with `kg admin extraction set --name {config.name} --base-url URL`"
+            )
+
+
 @extraction.command("reload")
 @click.option("--model", "name", help="Make this registered model the active one.")
-def reload_command(name: str | None) -> None:
+@click.option(
+    "--preload/--no-preload",
+    default=True,
+    show_default=True,
+    help="Unload the previous model where the server allows it and load the new one now.",
+)
+def reload_command(name: str | None, preload: bool) -> None:
     """Switch running and future extractions to the active (or given) model's configuration,
     from their next chunk on."""
     store = open_store()
     started = time.perf_counter()
+    previous: ModelConfig | None
+    try:
+        previous = store.active(store.get(name).purpose if name else "extraction")
+    except ConfigError:
+        previous = None  # nothing was active (or the name is unknown: activate says so)
     try:
         config = store.activate(name) if name else store.touch(store.active().name)
     except ConfigError as exc:
@@ -354,6 +390,18 @@ def reload_command(name: str | None) -> None:
         "their next chunk",
         fg="green",
     )
+    if not preload:
+        return
+    # The store has switched; what follows only saves the first chunk the load, so a failure
+    # is a warning.
+    report = asyncio.run(switch(previous, config))
+    click.echo(f"  {report.summary()}; switch took {report.seconds:.2f} s")
+    for step in report.failures:
+        click.secho(
+            f"warning: could not {step.action} {step.model} on {step.base_url}: {step.detail}",
+            fg="yellow",
+            err=True,
+        )
 
 
 @extraction.command("remove")

@@ -16,6 +16,7 @@ from kg_pipeline import metrics
 from kg_pipeline.assets.analytics import record_extraction_analytics
 from kg_pipeline.chunking import Chunk
 from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus, extract_chunks
+from kg_pipeline.model_status import endpoint_status, observe_status
 from kg_pipeline.prompts import PROMPT_VERSION
 from kg_pipeline.providers import EndpointSettings, ExtractionProvider, create_provider
 from kg_pipeline.providers.fallback import FallbackProvider
@@ -240,6 +241,17 @@ def _records_table(records: list[ChunkExtraction]) -> str:
     return "\n".join(rows)
 
 
+def _observe_model_status(context: dg.AssetExecutionContext, registry: ModelRegistry) -> None:
+    """What the model's servers have loaded, and its memory, as an observation beside the
+    materialization. Informational: a server that cannot say never fails the run."""
+    try:
+        status = asyncio.run(endpoint_status(registry.store().get(context.partition_key)))
+        for observation in observe_status(context, [status]):
+            context.log_event(observation)
+    except Exception as exc:
+        context.log.warning(f"model status not observed: {exc}")
+
+
 def build_extractions_asset(models: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     """`extractions`, one partition per registered model."""
 
@@ -279,6 +291,7 @@ def build_extractions_asset(models: dg.PartitionsDefinition) -> dg.AssetsDefinit
         record_extraction_analytics(
             context, records, f"extractions:{context.partition_key}", model_registry
         )
+        _observe_model_status(context, model_registry)
         out = results_dir() / "extractions" / f"{context.partition_key}.jsonl"
         write_atomically(out, "".join(r.model_dump_json() + "\n" for r in records))
         statuses = Counter(r.status.value for r in records)

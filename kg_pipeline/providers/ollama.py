@@ -6,6 +6,7 @@ import logging
 import math
 from typing import Any
 
+from kg_pipeline.model_status import LoadedModel, ModelAction, as_int, parse_timestamp
 from kg_pipeline.prompts import PromptMessages
 from kg_pipeline.providers.base import (
     CallStats,
@@ -116,6 +117,40 @@ class OllamaProvider:
     async def list_models(self) -> list[str]:
         body, _ = await request_json(self._client, "GET", "/api/tags")
         return [m["name"] for m in body.get("models", []) if "name" in m]
+
+    async def loaded_models(self) -> list[LoadedModel]:
+        """What Ollama holds in memory now (``/api/ps``): the size, the part of it in VRAM (the
+        rest runs on the CPU, much slower) and when keep_alive will unload it."""
+        body, _ = await request_json(self._client, "GET", "/api/ps")
+        return [
+            LoadedModel(
+                name=m.get("name") or m["model"],
+                endpoint=self.settings.base_url,
+                size_bytes=as_int(m.get("size")),
+                vram_bytes=as_int(m.get("size_vram")),
+                expires_at=parse_timestamp(m.get("expires_at")),
+                context_length=as_int(m.get("context_length")),
+            )
+            for m in body.get("models", [])
+            if m.get("name") or m.get("model")
+        ]
+
+    async def unload(self, model: str) -> ModelAction:
+        """A chat with no messages and keep_alive 0 is Ollama's documented unload: the memory
+        is freed now rather than when the model's keep_alive runs out."""
+        payload = {"model": model, "messages": [], "keep_alive": 0, "stream": False}
+        body, _ = await request_json(self._client, "POST", "/api/chat", payload)
+        return ModelAction("done", f"unloaded ({body.get('done_reason') or 'no reason given'})")
+
+    async def preload(self, model: str, keep_alive: str | None = None) -> ModelAction:
+        """A chat with no messages loads the model and answers once it is in memory, so the
+        first real chunk does not wait for the load; keep_alive (default: the endpoint's) keeps
+        it there."""
+        kept = keep_alive or self.settings.keep_alive
+        payload = {"model": model, "messages": [], "keep_alive": kept, "stream": False}
+        body, _ = await request_json(self._client, "POST", "/api/chat", payload)
+        reason = body.get("done_reason") or "no reason given"
+        return ModelAction("done", f"loaded ({reason}), kept for {kept}")
 
     async def aclose(self) -> None:
         await self._client.aclose()

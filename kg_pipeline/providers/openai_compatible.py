@@ -11,11 +11,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import httpx
+
+from kg_pipeline.model_status import NOT_REPORTED, LoadedModel, ModelAction, as_int
 from kg_pipeline.prompts import PromptMessages
 from kg_pipeline.providers.base import (
     CallStats,
     EndpointSettings,
     ProviderResult,
+    ProviderUnavailable,
     StructuredOutputDialect,
     ThinkingMode,
 )
@@ -31,6 +35,20 @@ _DEFAULT_DIALECT: dict[str, StructuredOutputDialect] = {
 }
 # A server that does not understand a response_format answers one of these.
 _DIALECT_REJECTED = {400, 422, 500}
+# vLLM's KV-cache gauge: renamed in the V1 engine, the old name is kept for older servers.
+_KV_CACHE_GAUGES = ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")
+
+
+def kv_cache_usage(metrics: str) -> float | None:
+    """The fullest engine's KV-cache usage (0-1) from vLLM's Prometheus text, or None."""
+    values = []
+    for line in metrics.splitlines():
+        if line.startswith(_KV_CACHE_GAUGES):
+            try:
+                values.append(float(line.rsplit(" ", 1)[1]))
+            except (IndexError, ValueError):
+                continue
+    return max(values) if values else None
 
 
 def response_format(
@@ -143,6 +161,57 @@ class OpenAICompatibleProvider:
     async def list_models(self) -> list[str]:
         body, _ = await request_json(self._client, "GET", "/v1/models")
         return [m["id"] for m in body.get("data", []) if "id" in m]
+
+    async def loaded_models(self) -> list[LoadedModel]:
+        """The models the server serves, which vLLM and llama.cpp load when they start and hold
+        until they stop. llama.cpp's server reports the weights' size (``meta.size``), vLLM its
+        context limit (``max_model_len``) and, on ``/metrics``, KV-cache usage; none reports
+        VRAM. A llama.cpp router lists models it has not loaded (``status.value``): those are
+        left out."""
+        body, _ = await request_json(self._client, "GET", "/v1/models")
+        kv_usage = await self._kv_cache_usage() if self.settings.provider == "vllm" else None
+        loaded = []
+        for entry in body.get("data", []):
+            status = entry.get("status")
+            if "id" not in entry or (isinstance(status, dict) and status.get("value") != "loaded"):
+                continue
+            meta = entry.get("meta") if isinstance(entry.get("meta"), dict) else {}
+            size = as_int(meta.get("size"))
+            loaded.append(
+                LoadedModel(
+                    name=entry["id"],
+                    endpoint=self.settings.base_url,
+                    size_bytes=size,
+                    context_length=as_int(entry.get("max_model_len")),
+                    kv_cache_usage=kv_usage,
+                    memory_note=None if size is not None else NOT_REPORTED,
+                )
+            )
+        return loaded
+
+    async def _kv_cache_usage(self) -> float | None:
+        try:
+            response = await self._client.get("/metrics")
+        except httpx.HTTPError:
+            return None
+        return kv_cache_usage(response.text) if response.status_code == 200 else None
+
+    async def unload(self, model: str) -> ModelAction:
+        """vLLM and llama.cpp's server hold the model they were started with until they stop;
+        there is nothing to ask."""
+        return ModelAction("skipped", "not supported: the server keeps its model loaded")
+
+    async def preload(self, model: str, keep_alive: str | None = None) -> ModelAction:
+        """Nothing to load: the server loaded its model when it started. What can be checked is
+        that it serves this one (a completion would only cost a request). ``keep_alive`` has no
+        meaning here."""
+        served = await self.list_models()
+        if model not in served:
+            raise ProviderUnavailable(
+                f"{self.settings.base_url} does not serve {model!r} (it serves: "
+                f"{', '.join(served) or 'nothing'}); restart it with that model"
+            )
+        return ModelAction("skipped", "already loaded: the server loads its model at start")
 
     async def aclose(self) -> None:
         await self._client.aclose()
