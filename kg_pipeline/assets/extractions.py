@@ -39,6 +39,11 @@ MODEL_POOL = "model_endpoints"
 RunContext = dg.AssetExecutionContext | dg.OpExecutionContext
 
 
+def routed_name(partition: str) -> str:
+    """Where a routed run's results go: beside, not over, the model's own single-model run."""
+    return f"{partition}+routed"
+
+
 def results_dir() -> Path:
     """Where reports and extraction records land as files, besides Dagster's own storage."""
     return Path(os.environ.get("KG_RESULTS_DIR", "results"))
@@ -292,7 +297,8 @@ def build_extractions_asset(models: dg.PartitionsDefinition) -> dg.AssetsDefinit
             context, records, f"extractions:{context.partition_key}", model_registry
         )
         _observe_model_status(context, model_registry)
-        out = results_dir() / "extractions" / f"{context.partition_key}.jsonl"
+        stem = routed_name(context.partition_key) if config.routed else context.partition_key
+        out = results_dir() / "extractions" / f"{stem}.jsonl"
         write_atomically(out, "".join(r.model_dump_json() + "\n" for r in records))
         statuses = Counter(r.status.value for r in records)
         seconds = [r.stats.wall_seconds for r in records if r.stats]

@@ -6,7 +6,7 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field
 
-from kg_pipeline.assets.extractions import results_dir, write_atomically
+from kg_pipeline.assets.extractions import results_dir, routed_name, write_atomically
 from kg_pipeline.baseline import Baseline
 from kg_pipeline.chunking import Chunk
 from kg_pipeline.documents import Document
@@ -148,8 +148,15 @@ def build_quality_report_asset(models: dg.PartitionsDefinition) -> dg.AssetsDefi
         finally:
             if embedder is not None:
                 embedder.close()
+        stem = context.partition_key
+        if report.routed:
+            # Kept apart from the model's own single-model report, so model_comparison lists
+            # both and a routed run can be compared with each model alone on the same corpus.
+            stem = routed_name(context.partition_key)
+            models = ", ".join(m for m in report.by_model() if m != "mixed")
+            report = report.model_copy(update={"endpoint": stem, "model": f"routed: {models}"})
         markdown = render_markdown(report)
-        out = results_dir() / "quality" / f"{context.partition_key}.md"
+        out = results_dir() / "quality" / f"{stem}.md"
         write_atomically(out, markdown)
         write_atomically(out.with_suffix(".json"), report.model_dump_json())
         reliability = plot_reliability(report, out.with_suffix(".calibration.png"))

@@ -4,11 +4,11 @@ accuracy, quotes and hallucinations, against the baseline; per document, categor
 from __future__ import annotations
 
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from kg_pipeline.baseline import Baseline
 from kg_pipeline.chunking import Chunk
@@ -72,6 +72,8 @@ class DocumentScore(BaseModel):
     relationships: RelationshipScore
     quotes: QuoteScore
     hallucinations: HallucinationCounts
+    # Which models extracted the document's chunks: one, unless the run was routed or switched.
+    models: list[str] = Field(default_factory=list)
 
 
 class QualityReport(BaseModel):
@@ -88,6 +90,8 @@ class QualityReport(BaseModel):
     documents: list[DocumentScore]
     unscored_documents: list[str]  # no reference to compare with
     f1_interval: dict[MatchLevel, tuple[float, float]]  # bootstrap 95 % over documents
+    routed: bool = False  # chunks went to models chosen by the routing rules
+    routing_rules: dict[str, int] = Field(default_factory=dict)  # chunks per rule ("default")
 
     @property
     def schema_valid_rate(self) -> float:
@@ -131,6 +135,16 @@ class QualityReport(BaseModel):
         for doc in self.documents:
             total = total + doc.hallucinations
         return total
+
+    def by_model(self, level: MatchLevel = MatchLevel.EXACT) -> dict[str, PRF]:
+        """Concept P/R/F1 (micro) per model over the documents it alone extracted; documents
+        extracted by several models are pooled under "mixed". For routed or switched runs, so a
+        model's share can be compared with the same model's single-model run."""
+        pooled: dict[str, list[PRF]] = defaultdict(list)
+        for doc in self.documents:
+            key = doc.models[0] if len(doc.models) == 1 else "mixed"
+            pooled[key].append(doc.concepts[level])
+        return {model: sum(prfs, PRF(0, 0, 0)) for model, prfs in sorted(pooled.items())}
 
     @property
     def categories(self) -> list[str]:
@@ -238,6 +252,7 @@ def build_quality_report(
                 ),
                 quotes=quotes,
                 hallucinations=hallucinations,
+                models=sorted({r.model for r in doc_records}),
             )
         )
     seconds = [r.stats.wall_seconds for r in records if r.stats and r.stats.wall_seconds > 0]
@@ -258,6 +273,10 @@ def build_quality_report(
         f1_interval={
             level: bootstrap_f1_interval([d.concepts[level] for d in scores]) for level in levels
         },
+        routed=any(r.routing is not None for r in records),
+        routing_rules=dict(
+            Counter(r.routing.rule_name or "default" for r in records if r.routing is not None)
+        ),
     )
 
 
@@ -339,6 +358,24 @@ def render_markdown(report: QualityReport) -> str:
             f"{_fmt(doc.concepts[MatchLevel.EXACT].f1)} | {_fmt(prf.f1)} | "
             f"{_fmt(doc.relationships.prf.f1)} |"
         )
+    models = report.by_model(top)
+    if report.routed or len(models) > 1:
+        rules = ", ".join(f"{rule} {n}" for rule, n in sorted(report.routing_rules.items()))
+        lines += [
+            "",
+            f"Routed run: chunks per rule — {rules}." if report.routed else "Several models.",
+            "",
+            f"| model | documents | concept P / R / F1 ({top.value}, micro) |",
+            "|---|---|---|",
+        ]
+        for model, prf in models.items():
+            documents = sum(
+                (d.models[0] if len(d.models) == 1 else "mixed") == model for d in report.documents
+            )
+            lines.append(
+                f"| {model} | {documents} | {_fmt(prf.precision)} / {_fmt(prf.recall)} / "
+                f"{_fmt(prf.f1)} |"
+            )
     if report.unscored_documents:
         lines += ["", f"Not scored (no reference): {', '.join(report.unscored_documents)}"]
     return "\n".join(lines) + "\n"

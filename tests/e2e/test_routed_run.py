@@ -63,3 +63,6 @@ def test_a_routed_run_sends_code_to_the_code_model_and_the_rest_to_the_partition
     assert prose.routing.rule_name is None  # no rule placed it: the partition's model
     metadata = result.asset_materializations_for_node("extractions")[0].metadata
     assert metadata["routing"].value == {"code-to-coder": 1, "default": 1}
+    # Beside, not over, the model's own single-model records.
+    records_dir = tmp_path / "results" / "extractions"
+    assert [p.name for p in records_dir.iterdir()] == ["general+routed.jsonl"]

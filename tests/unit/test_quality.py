@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from kg_pipeline.analysis import analyse
 from kg_pipeline.baseline import curated_baseline
 from kg_pipeline.chunking import Chunk, chunk_document
 from kg_pipeline.documents import Document
@@ -17,6 +18,7 @@ from kg_pipeline.quality.concepts import (
 from kg_pipeline.quality.normalise import normalise_label
 from kg_pipeline.quality.report import bootstrap_f1_interval, build_quality_report, render_markdown
 from kg_pipeline.reference import Reference, ReferenceRelationship
+from kg_pipeline.routing import RoutingDecision
 from kg_pipeline.schema import Concept, Extraction, Instance, Relationship
 from kg_pipeline.vocabulary import BASE_VOCABULARY
 
@@ -181,3 +183,30 @@ def test_plots_are_written_as_png(tmp_path: Path) -> None:
     for plot, name in ((plot_reliability, "cal.png"), (plot_f1_by_category, "f1.png")):
         path = plot(report, tmp_path / name)
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_routed_run_reports_each_models_share_beside_the_whole() -> None:
+    texts = {"a/x": "The oven bakes bread.", "a/y": "Flour feeds the starter."}
+    refs = {
+        "a/x": Reference(concepts=[concept("oven", cid="r1"), concept("bread", cid="r2")]),
+        "a/y": Reference(concepts=[concept("flour", cid="r1"), concept("starter", cid="r2")]),
+    }
+    docs = [Document(document_id=d, category="a", path=f"{d}.md", text=t, sha256=d,
+                     reference=refs[d]) for d, t in texts.items()]  # fmt: skip
+    chunks = [chunk_document(d, t)[0] for d, t in texts.items()]
+    analysis = analyse(texts["a/x"])
+    x = _record(chunks[0], ExtractionStatus.VALID, Extraction(concepts=[concept("oven", cid="c1")]))
+    y = _record(chunks[1], ExtractionStatus.VALID, Extraction(concepts=[concept("flour", cid="c1"), concept("starter", cid="c2")]))  # fmt: skip
+    x = x.model_copy(update={"model": "fast-7b", "routing": RoutingDecision(
+        rule_name="simple-to-fast", target_provider="ollama", target_model="fast-7b",
+        registered_name="fast", analysis=analysis)})  # fmt: skip
+    y = y.model_copy(update={"model": "big-14b", "routing": RoutingDecision(
+        rule_name=None, target_provider="ollama", target_model="big-14b",
+        registered_name="big", analysis=analysis)})  # fmt: skip
+    report = build_quality_report(docs, chunks, [x, y], curated_baseline(docs), BASE_VOCABULARY)
+    assert report.routed and report.routing_rules == {"simple-to-fast": 1, "default": 1}
+    # fast-7b: a/x, 1 of 1 predicted right, 1 of 2 reference: P 1, R 0.5. big-14b: a/y, 2/2/2.
+    assert report.by_model() == {"big-14b": PRF(2, 2, 2), "fast-7b": PRF(1, 1, 2)}
+    markdown = render_markdown(report)
+    assert "Routed run: chunks per rule — default 1, simple-to-fast 1." in markdown
+    assert "| fast-7b | 1 | 1.000 / 0.500 / 0.667 |" in markdown
