@@ -31,20 +31,9 @@ from kg_pipeline.providers import (
 from kg_pipeline.providers.fleet import FleetProvider
 from kg_pipeline.providers.resilient import ResilientProvider, RetryPolicy
 from kg_pipeline.schema import extraction_json_schema
+from tests.stand_in_server import EMPTY_EXTRACTION
 
-ANSWER = json.dumps(
-    {
-        "choices": [
-            {
-                "message": {
-                    "content": json.dumps({"concepts": [], "instances": [], "relationships": []})
-                },
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 5},
-    }
-).encode()
+ANSWER = json.dumps(EMPTY_EXTRACTION.body).encode()
 
 
 class PacedServer:
