@@ -8,6 +8,9 @@ import pytest
 from kg_pipeline.local_server import LocalServer
 from tests.postgres import Postgres, start_postgres, stop_postgres
 
+# The streaming stand-in server and its one-note corpus, as fixtures of the serving tests.
+pytest_plugins = ["tests.streaming_server"]
+
 
 def free_port() -> int:
     with socket.socket() as sock:

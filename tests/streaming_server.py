@@ -10,7 +10,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 TOKENS = ['{"concepts": [', "], ", '"instances": [], ', '"relationships": []}']
 PROMPT_TOKENS = 300  # the usage counts every answer reports
@@ -73,3 +76,19 @@ def serve(handler: type[BaseHTTPRequestHandler] = StreamingHandler) -> Iterator[
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@pytest.fixture
+def streaming_server() -> Iterator[str]:
+    """The server's base URL, for the duration of a test."""
+    with serve() as url:
+        yield url
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """A corpus of one short note: the workload of the serving tests."""
+    notes = tmp_path / "corpus" / "notes"
+    notes.mkdir(parents=True)
+    (notes / "a.md").write_text("A lock raises boats on a canal.", encoding="utf-8")
+    return tmp_path / "corpus"

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
-import pytest
 
 from kg_pipeline.assets.performance import (
     WEEKLY_CRON,
@@ -18,29 +17,14 @@ from kg_pipeline.assets.performance import (
 )
 from kg_pipeline.definitions import performance_report
 from tests.models import materialize_partition, register_model
-from tests.streaming_server import serve
 
 PARTITIONS = dg.StaticPartitionsDefinition(["stand-in"])
 
 
-@pytest.fixture
-def stand_in_url() -> Iterator[str]:
-    with serve() as url:
-        yield url
-
-
-@pytest.fixture
-def corpus(tmp_path: Path) -> Path:
-    notes = tmp_path / "corpus" / "notes"
-    notes.mkdir(parents=True)
-    (notes / "a.md").write_text("A lock raises boats on a canal.", encoding="utf-8")
-    return tmp_path / "corpus"
-
-
 def test_the_report_carries_tables_plot_and_resources_for_its_endpoint(
-    stand_in_url: str, corpus: Path, tmp_path: Path
+    streaming_server: str, corpus: Path, tmp_path: Path
 ) -> None:
-    register_model("stand-in", stand_in_url, provider="ollama")
+    register_model("stand-in", streaming_server, provider="ollama")
     config = {"corpus_dir": str(corpus), "rates": [30.0], "sample_interval_seconds": 0.05}
     result = materialize_partition(
         [performance_report],

@@ -5,7 +5,6 @@ import asyncio
 import json
 import os
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,20 +15,6 @@ from kg_pipeline.prompts import build_messages
 from kg_pipeline.providers import EndpointSettings
 from kg_pipeline.schema import extraction_json_schema
 from tests.streaming_server import StreamingHandler, serve
-
-
-@pytest.fixture
-def streaming_server() -> Iterator[str]:
-    with serve() as url:
-        yield url
-
-
-@pytest.fixture
-def corpus(tmp_path: Path) -> Path:
-    notes = tmp_path / "corpus" / "notes"
-    notes.mkdir(parents=True)
-    (notes / "a.md").write_text("A lock raises boats on a canal.", encoding="utf-8")
-    return tmp_path / "corpus"
 
 
 @pytest.mark.parametrize("provider", ["ollama", "vllm"])
