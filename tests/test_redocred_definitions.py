@@ -1,0 +1,53 @@
+"""The packaged one-line definitions of Re-DocRED's 96 Wikidata relation types."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+import kg_pipeline
+from kg_pipeline.importers.redocred import relation_type_name
+
+DEFINITIONS = Path(kg_pipeline.__file__).with_name("vocabularies") / "redocred_definitions.json"
+
+
+@pytest.fixture(scope="module")
+def definitions() -> dict[str, str]:
+    data = json.loads(DEFINITIONS.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def test_there_is_one_definition_per_relation_type(definitions: dict[str, str]) -> None:
+    assert len(definitions) == 96
+    assert all(re.fullmatch(r"[A-Z0-9_]+", key) for key in definitions)
+
+
+def test_each_definition_is_a_short_line_naming_head_or_tail(
+    definitions: dict[str, str],
+) -> None:
+    for key, text in definitions.items():
+        assert isinstance(text, str), key
+        assert text.isascii() and "\n" not in text, key
+        assert 0 < len(text) <= 90, key
+        assert "head" in text or "tail" in text, key
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "country of citizenship",
+        "located in the administrative territorial entity",
+        "contains administrative territorial entity",
+        "dissolved, abolished or demolished",
+        "languages spoken, written or signed",
+        "head of government",
+        "publication date",
+        "part of",
+        "has part",
+        "sibling",
+    ],
+)
+def test_keys_follow_the_importers_relation_naming(definitions: dict[str, str], name: str) -> None:
+    assert relation_type_name(name) in definitions
