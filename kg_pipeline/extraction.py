@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -17,7 +18,9 @@ from pydantic import BaseModel, Field
 
 from kg_pipeline import metrics
 from kg_pipeline.chunking import Chunk
-from kg_pipeline.prompts import PROMPT_VERSION, build_messages
+from kg_pipeline.grounding import GroundingSummary, ground_extraction
+from kg_pipeline.merging import merge_as_extraction
+from kg_pipeline.prompts import GLEANING_REQUEST, PROMPT_VERSION, build_messages, decoding_schema
 from kg_pipeline.providers import (
     CallStats,
     ExtractionProvider,
@@ -26,7 +29,7 @@ from kg_pipeline.providers import (
     TruncatedOutput,
 )
 from kg_pipeline.routing import RoutingDecision
-from kg_pipeline.schema import Extraction, extraction_json_schema
+from kg_pipeline.schema import Extraction
 from kg_pipeline.vocabulary import BASE_VOCABULARY, Vocabulary
 
 
@@ -35,6 +38,26 @@ class ExtractionStatus(StrEnum):
     MALFORMED = "malformed"
     TRUNCATED = "truncated"
     UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True)
+class ExtractionOptions:
+    """The switches of the extraction step, each measured on its own in
+    benchmarks/redocred_quality.py.
+
+    - ``prompt_version``: which prompt and decoding schema (kg_pipeline/prompts.py).
+    - ``ground_quotes``: replace each quote with the exact source span it copies, recording its
+      offsets, and drop instances whose quote is not in the chunk (kg_pipeline/grounding.py).
+    - ``gleaning``: extra passes asking for what the answer missed, merged into it; each costs a
+      model call per chunk.
+    """
+
+    prompt_version: str = PROMPT_VERSION
+    ground_quotes: bool = True
+    gleaning: int = 0
+
+
+DEFAULT_OPTIONS = ExtractionOptions()
 
 
 class ChunkExtraction(BaseModel):
@@ -52,6 +75,11 @@ class ChunkExtraction(BaseModel):
     extracted_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     # Set in routed runs: the chunk's analysis and why its model was chosen.
     routing: RoutingDecision | None = None
+    # Quote offsets into the chunk's text and what grounding changed (None: not grounded).
+    grounding: GroundingSummary | None = None
+    # One entry per gleaning pass: its call, or the error that ended gleaning early.
+    gleaning: list[CallStats] = Field(default_factory=list)
+    gleaning_error: str | None = None
 
 
 ProgressCallback = Callable[[int, int, ChunkExtraction], None]
@@ -72,9 +100,10 @@ async def extract_chunk(
     chunk: Chunk,
     vocabulary: Vocabulary = BASE_VOCABULARY,
     schema: dict[str, Any] | None = None,
+    options: ExtractionOptions = DEFAULT_OPTIONS,
 ) -> ChunkExtraction:
-    """``schema`` is the vocabulary's decoding schema, passed in when extracting many chunks so
-    that it is built once per run."""
+    """``schema`` is the decoding schema of the vocabulary and prompt version, passed in when
+    extracting many chunks so that it is built once per run."""
     settings = provider.settings
     common = {
         "chunk_id": chunk.chunk_id,
@@ -83,14 +112,46 @@ async def extract_chunk(
         "provider": settings.provider,
         "model": settings.model,
         "vocabulary": vocabulary.name,
+        "prompt_version": options.prompt_version,
     }
-    schema = schema or extraction_json_schema(vocabulary)
+    schema = schema or decoding_schema(vocabulary, options.prompt_version)
+    messages = build_messages(chunk.text, vocabulary, options.prompt_version)
     try:
-        result = await provider.extract(build_messages(chunk.text, vocabulary), schema)
+        result = await provider.extract(messages, schema)
     except ProviderError as exc:
         return ChunkExtraction(**common, status=_status_of(exc), error=str(exc), stats=exc.stats)
+    extraction = result.extraction
+    gleaned: list[CallStats] = []
+    gleaning_error = None
+    answer = result.stats.raw_text or extraction.model_dump_json()
+    passes = [extraction]
+    for _ in range(options.gleaning):
+        messages = messages.with_followup(answer, GLEANING_REQUEST)
+        try:
+            more = await provider.extract(messages, schema)
+        except ProviderError as exc:
+            # The first pass stands: gleaning only ever adds to it.
+            gleaning_error = str(exc)
+            if exc.stats is not None:
+                gleaned.append(exc.stats)
+            break
+        gleaned.append(more.stats)
+        passes.append(more.extraction)
+        answer = more.stats.raw_text or more.extraction.model_dump_json()
+    if len(passes) > 1:
+        extraction = merge_as_extraction(passes)
+    grounding = None
+    if options.ground_quotes:
+        grounded = ground_extraction(extraction, chunk.text)
+        extraction, grounding = grounded.extraction, grounded.summary
     return ChunkExtraction(
-        **common, status=ExtractionStatus.VALID, extraction=result.extraction, stats=result.stats
+        **common,
+        status=ExtractionStatus.VALID,
+        extraction=extraction,
+        stats=result.stats,
+        grounding=grounding,
+        gleaning=gleaned,
+        gleaning_error=gleaning_error,
     )
 
 
@@ -101,6 +162,7 @@ async def extract_chunks(
     on_done: ProgressCallback | None = None,
     *,
     route: Route | None = None,
+    options: ExtractionOptions = DEFAULT_OPTIONS,
 ) -> list[ChunkExtraction]:
     """Extract every chunk with at most ``max_concurrent_requests`` calls in flight.
 
@@ -126,7 +188,7 @@ async def extract_chunks(
         else contextlib.nullcontext()
     )
     endpoint_limits: dict[str, asyncio.Semaphore] = {}
-    schema = extraction_json_schema(vocabulary)
+    schema = decoding_schema(vocabulary, options.prompt_version)
     done = 0
 
     async def routed(chunk: Chunk, route: Route) -> ChunkExtraction:
@@ -136,7 +198,7 @@ async def extract_chunks(
             settings.name, asyncio.Semaphore(settings.max_concurrent_requests)
         )
         async with bound:
-            record = await extract_chunk(target, chunk, vocabulary, schema)
+            record = await extract_chunk(target, chunk, vocabulary, schema, options)
         return record.model_copy(update={"routing": decision})
 
     async def one(chunk: Chunk) -> ChunkExtraction:
@@ -146,7 +208,7 @@ async def extract_chunks(
                 record = await routed(chunk, route)
             else:
                 assert current is not None  # checked on entry
-                record = await extract_chunk(current(), chunk, vocabulary, schema)
+                record = await extract_chunk(current(), chunk, vocabulary, schema, options)
         done += 1
         metrics.observe_record(record)
         if on_done is not None:

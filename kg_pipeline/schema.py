@@ -45,7 +45,16 @@ class SchemaBounds:
 
 
 DEFAULT_BOUNDS = SchemaBounds()
-_B = DEFAULT_BOUNDS
+# Validation accepts up to these (the pydantic model's limits); each prompt version's decoding
+# schema asks for no more than its own bounds, which lie within them. Keeping the two apart lets a
+# prompt ask for more items and shorter strings without rejecting answers to the other.
+CEILING = SchemaBounds(
+    max_concepts=24,
+    max_instances=32,
+    max_relationships=24,
+    max_search_terms=8,
+)
+_B = CEILING
 
 
 class _Lenient(BaseModel):
@@ -132,10 +141,51 @@ def _close_objects(node: Any) -> None:
             _close_objects(value)
 
 
-def extraction_json_schema(vocabulary: Vocabulary = BASE_VOCABULARY) -> dict[str, Any]:
-    """The JSON schema for constrained decoding: self-contained, bounded, vocabulary as enum."""
+def _apply_bounds(schema: dict[str, Any], bounds: SchemaBounds) -> None:
+    props = schema["properties"]
+    concept = props["concepts"]["items"]["properties"]
+    props["concepts"]["maxItems"] = bounds.max_concepts
+    props["instances"]["maxItems"] = bounds.max_instances
+    props["relationships"]["maxItems"] = bounds.max_relationships
+    concept["search_terms"]["maxItems"] = bounds.max_search_terms
+    concept["search_terms"]["items"]["maxLength"] = bounds.max_search_term_length
+    concept["label"]["maxLength"] = bounds.max_label_length
+    concept["description"]["maxLength"] = bounds.max_description_length
+    props["instances"]["items"]["properties"]["quote"]["maxLength"] = bounds.max_quote_length
+    for key in ("concepts", "instances", "relationships"):
+        for field_name, node in props[key]["items"]["properties"].items():
+            if field_name.endswith("concept_id"):
+                node["maxLength"] = bounds.max_id_length
+
+
+def _constrain_ids(schema: dict[str, Any], ids: list[str]) -> None:
+    """Every concept id field may only take the given ids: a relationship can then only point
+    at an id the answer can define, and the ids cost the model no characters to invent."""
+    props = schema["properties"]
+    for key in ("concepts", "instances", "relationships"):
+        for field_name, node in props[key]["items"]["properties"].items():
+            if field_name.endswith("concept_id"):
+                node.clear()
+                node.update({"type": "string", "enum": list(ids)})
+
+
+def extraction_json_schema(
+    vocabulary: Vocabulary = BASE_VOCABULARY,
+    bounds: SchemaBounds = DEFAULT_BOUNDS,
+    concept_ids: list[str] | None = None,
+) -> dict[str, Any]:
+    """The JSON schema for constrained decoding: self-contained, bounded, vocabulary as enum.
+
+    ``bounds`` must lie within ``CEILING``, or valid decodings would fail validation.
+    """
+    for name, value in vars(bounds).items():
+        if value > getattr(CEILING, name):
+            raise ValueError(f"schema bound {name}={value} exceeds the validation limit")
     raw = Extraction.model_json_schema()
     schema: dict[str, Any] = _strip_noise(_inline_refs(raw, raw.get("$defs", {})))
+    _apply_bounds(schema, bounds)
+    if concept_ids is not None:
+        _constrain_ids(schema, concept_ids)
     rel_props = schema["properties"]["relationships"]["items"]["properties"]
     rel_props["relationship_type"] = {"type": "string", "enum": list(vocabulary.types)}
     # Small models under a grammar take the shortest path, an empty array, unless made to list

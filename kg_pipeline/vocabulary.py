@@ -38,6 +38,12 @@ class Vocabulary:
     # Finer type -> the base type it refines, so that scores at 60 or 90 types can be folded back
     # onto the 31 base types and compared.
     refines: Mapping[str, str] = field(default_factory=dict)
+    # One line per type saying what it means and which way it points (head -> tail): small
+    # models pick types by their names alone far less reliably than by a definition.
+    definitions: Mapping[str, str] = field(default_factory=dict)
+    # The kinds of entity a data set annotates, offered as hints so that a model lists the
+    # dates, numbers and nationalities the gold set counts, not only the obvious nouns.
+    entity_types: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
@@ -56,6 +62,11 @@ class Vocabulary:
                     f"vocabulary {self.name!r}: {finer} -> {base} must map one of its types "
                     "onto a base type"
                 )
+        undefined = [t for t in self.definitions if t not in seen]
+        if undefined:
+            raise VocabularyError(
+                f"vocabulary {self.name!r} defines types it does not list: {', '.join(undefined)}"
+            )
 
     @cached_property
     def types(self) -> tuple[str, ...]:
@@ -91,7 +102,7 @@ _PACKAGED = Path(__file__).with_name("vocabularies")
 
 
 def named_vocabulary(name: str) -> Vocabulary:
-    """``base31``, or one of the packaged expansions: ``kg60``, ``kg90``."""
+    """``base31``, or a packaged vocabulary: ``kg60``, ``kg90``, ``redocred``."""
     if name == BASE_VOCABULARY.name:
         return BASE_VOCABULARY
     path = _PACKAGED / f"{name}.json"
@@ -127,15 +138,26 @@ def load_vocabulary(path: str | Path) -> Vocabulary:
     refines = data.get("refines", {})
     if not isinstance(refines, dict):
         raise VocabularyError(f"{file}: 'refines' must map finer types to base types")
+    definitions = data.get("definitions", {})
+    if not isinstance(definitions, dict) or not all(
+        isinstance(v, str) for v in definitions.values()
+    ):
+        raise VocabularyError(f"{file}: 'definitions' must map types to one-line definitions")
+    entity_types = data.get("entity_types", [])
+    if not isinstance(entity_types, list) or not all(isinstance(t, str) for t in entity_types):
+        raise VocabularyError(f"{file}: 'entity_types' must be a list of strings")
     return Vocabulary(
         name=str(data.get("name", file.stem)),
         categories=categories,
         refines={str(k).upper(): str(v).upper() for k, v in refines.items()},
+        definitions={str(k).upper(): v.strip() for k, v in definitions.items()},
+        entity_types=tuple(entity_types),
     )
 
 
 def resolve_vocabulary(spec: str | None) -> Vocabulary:
-    """A packaged vocabulary by name (base31, kg60, kg90), a JSON file by path, or base31."""
+    """A packaged vocabulary by name (base31, kg60, kg90, redocred), a JSON file by path, or
+    base31."""
     if not spec:
         return BASE_VOCABULARY
     if (_PACKAGED / f"{spec}.json").is_file() or spec == BASE_VOCABULARY.name:

@@ -22,7 +22,7 @@ from kg_pipeline.importers.common import (
 )
 from kg_pipeline.reference import Reference, ReferenceRelationship
 from kg_pipeline.schema import Concept, Instance
-from kg_pipeline.vocabulary import Vocabulary
+from kg_pipeline.vocabulary import Vocabulary, named_vocabulary
 
 _NO_SPACE_BEFORE = {",", ".", ";", ":", "!", "?", ")", "]", "}", "'s", "n't", "%", "'", "''"}
 _NO_SPACE_AFTER = {"(", "[", "{", "``", "$"}
@@ -59,10 +59,13 @@ def _relation_names(rel_info_path: Path) -> dict[str, str]:
 
 
 def relation_vocabulary(rel_info_path: Path) -> Vocabulary:
-    names = _relation_names(rel_info_path)
-    return Vocabulary(
-        name="redocred", categories={"wikidata": tuple(dict.fromkeys(names.values()))}
-    )
+    """The packaged ``redocred`` vocabulary (with definitions and entity types) when the file
+    names the same relations, which the published rel_info.json does; else the bare names."""
+    types = tuple(dict.fromkeys(_relation_names(rel_info_path).values()))
+    packaged = named_vocabulary("redocred")
+    if set(types) == set(packaged.types):
+        return packaged
+    return Vocabulary(name="redocred-custom", categories={"wikidata": types})
 
 
 def convert_document(

@@ -2,7 +2,12 @@
 
 A candidate relationship matches a reference relationship when both endpoints map (through the
 one-to-one concept matching) onto the reference's endpoints in the same direction — either
-direction when the reference marks it bidirectional — and the type is the same. Type accuracy asks
+direction when the reference marks it bidirectional — and the type is the same. Direction is read
+from the candidate's ``direction_semantics``: ``inward`` means the relationship runs from
+``to_concept_id`` to ``from_concept_id``, so it is scored with its ends swapped; a candidate that
+calls itself bidirectional gets no second chance, because whether a relation is symmetric is the
+reference's to say. A relationship found with its ends reversed is counted (``reversed``), so a
+model that reads definitions backwards shows up as such. Type accuracy asks
 a narrower question: of the candidate relationships whose endpoints matched a reference
 relationship, what share also carries the reference's type.
 """
@@ -31,6 +36,8 @@ class RelationshipLike(Protocol):
     def relationship_type(self) -> str: ...
     @property
     def confidence(self) -> float: ...
+    @property
+    def direction_semantics(self) -> DirectionSemantics: ...
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,8 @@ class RelationshipScore:
     type_matches: int  # of those, how many carry the reference's type
     # (stated confidence, matched?) of every candidate relationship, for calibration.
     outcomes: tuple[tuple[float, bool], ...] = ()
+    # candidate relationships with no match whose ends match a reference one backwards
+    reversed: int = 0
 
     @property
     def type_accuracy(self) -> float | None:
@@ -51,6 +60,7 @@ class RelationshipScore:
             self.endpoint_matches + other.endpoint_matches,
             self.type_matches + other.type_matches,
             self.outcomes + other.outcomes,
+            self.reversed + other.reversed,
         )
 
 
@@ -77,12 +87,54 @@ def score_relationships(
     outcomes = [
         (c.confidence, _match_one(c, by_ends, concept_map, type_field, used)) for c in predicted
     ]
+    reversed_count = sum(
+        m == "none" and _ends(c, concept_map)[::-1] in by_ends
+        for c, (_, m) in zip(predicted, outcomes, strict=True)
+    )
     return RelationshipScore(
         PRF(sum(m == "full" for _, m in outcomes), len(predicted), len(reference)),
         endpoint_matches=sum(m in {"full", "type", "endpoints"} for _, m in outcomes),
         type_matches=sum(m in {"full", "type"} for _, m in outcomes),
         outcomes=tuple((confidence, m == "full") for confidence, m in outcomes),
+        reversed=reversed_count,
     )
+
+
+def _ends(
+    candidate: RelationshipLike, concept_map: dict[str, str]
+) -> tuple[str | None, str | None]:
+    """The reference ids of the candidate's (head, tail), read through its direction."""
+    ends = (concept_map.get(candidate.from_concept_id), concept_map.get(candidate.to_concept_id))
+    if getattr(candidate, "direction_semantics", None) is DirectionSemantics.INWARD:
+        return ends[1], ends[0]
+    return ends
+
+
+def score_pairs(
+    predicted: Sequence[RelationshipLike],
+    reference: Sequence[ReferenceRelationship],
+    concept_map: dict[str, str],
+) -> PRF:
+    """Entity-pair P/R/F1: does the candidate relate the right (head, tail) pairs, whatever the
+    type? Each distinct ordered pair counts once on either side; a bidirectional reference
+    relationship accepts its pair either way round."""
+    reference_pairs = {(r.from_concept_id, r.to_concept_id) for r in reference}
+    symmetric = {
+        (r.to_concept_id, r.from_concept_id): (r.from_concept_id, r.to_concept_id)
+        for r in reference
+        if r.direction_semantics is DirectionSemantics.BIDIRECTIONAL
+    }
+    predicted_pairs: set[tuple[str, str]] = set()
+    for candidate in predicted:
+        head, tail = _ends(candidate, concept_map)
+        if head is None or tail is None:
+            # Unmatched ends: a distinct wrong pair, named by the candidate's own ids.
+            predicted_pairs.add(("?" + candidate.from_concept_id, "?" + candidate.to_concept_id))
+            continue
+        pair = (head, tail)
+        predicted_pairs.add(symmetric.get(pair, pair) if pair not in reference_pairs else pair)
+    hits = len(predicted_pairs & reference_pairs)
+    return PRF(hits, len(predicted_pairs), len(reference_pairs))
 
 
 def _match_one(
@@ -95,7 +147,7 @@ def _match_one(
     """full: matched a reference relationship not matched before; type: endpoints and type right
     but that reference relationship was already taken; endpoints: the type is wrong; none: the
     reference has no such edge."""
-    ends = (concept_map.get(candidate.from_concept_id), concept_map.get(candidate.to_concept_id))
+    ends = _ends(candidate, concept_map)
     if ends[0] is None or ends[1] is None:
         return "none"
     edges = by_ends.get((ends[0], ends[1]), [])

@@ -1,8 +1,17 @@
 import json
 
-from kg_pipeline.prompts import PROMPT_VERSION, USER_PREFIX, build_messages
+import pytest
+
+from kg_pipeline.prompts import (
+    GLEANING_REQUEST,
+    PROMPT_V2,
+    PROMPT_VERSION,
+    USER_PREFIX,
+    build_messages,
+    decoding_schema,
+)
 from kg_pipeline.schema import Extraction
-from kg_pipeline.vocabulary import BASE_VOCABULARY, Vocabulary
+from kg_pipeline.vocabulary import BASE_VOCABULARY, Vocabulary, named_vocabulary
 
 
 def test_system_prompt_names_every_relationship_type_and_the_verbatim_rule() -> None:
@@ -33,3 +42,37 @@ def test_a_custom_vocabulary_replaces_the_types_in_the_prompt() -> None:
 
 def test_prompt_version_is_declared() -> None:
     assert build_messages("x").version == PROMPT_VERSION
+
+
+def test_v2_lists_each_type_with_its_definition_and_the_entity_types() -> None:
+    vocab = named_vocabulary("redocred")
+    system = build_messages("x", vocab, PROMPT_V2).system
+    assert "- FATHER: tail is the father of head" in system
+    assert "person; organisation; location" in system
+
+
+def test_v2_example_uses_only_types_the_vocabulary_offers_and_fits_its_schema() -> None:
+    for vocab in (named_vocabulary("redocred"), BASE_VOCABULARY, Vocabulary("x", {"c": ("A",)})):
+        messages = build_messages("x", vocab, PROMPT_V2)
+        example = json.loads(messages.example_assistant)
+        assert {r["relationship_type"] for r in example["relationships"]} <= set(vocab.types)
+        Extraction.model_validate(example)
+        schema = decoding_schema(vocab, PROMPT_V2)
+        ids = schema["properties"]["concepts"]["items"]["properties"]["concept_id"]["enum"]
+        assert {c["concept_id"] for c in example["concepts"]} <= set(ids)
+        assert messages.version == PROMPT_V2
+
+
+def test_a_gleaning_follow_up_comes_after_the_chunk_and_keeps_the_prefix() -> None:
+    messages = build_messages("Chunk.", version=PROMPT_V2)
+    follow = messages.with_followup('{"concepts": []}', GLEANING_REQUEST).chat()
+    assert follow[: len(messages.chat())] == messages.chat()
+    assert follow[-2:] == [
+        {"role": "assistant", "content": '{"concepts": []}'},
+        {"role": "user", "content": GLEANING_REQUEST},
+    ]
+
+
+def test_an_unknown_prompt_version_is_refused_with_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="kg-extract-v1, kg-extract-v2"):
+        build_messages("x", version="kg-extract-v0")

@@ -4,7 +4,13 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from kg_pipeline.schema import DEFAULT_BOUNDS, Extraction, extraction_json_schema
+from kg_pipeline.schema import (
+    CEILING,
+    DEFAULT_BOUNDS,
+    Extraction,
+    SchemaBounds,
+    extraction_json_schema,
+)
 from kg_pipeline.vocabulary import BASE_VOCABULARY, Vocabulary
 
 
@@ -79,3 +85,20 @@ def test_confidence_outside_zero_to_one_is_invalid() -> None:
     }
     with pytest.raises(ValidationError, match="confidence"):
         Extraction.model_validate({"relationships": [rel]})
+
+
+def test_decoding_bounds_beyond_what_validation_accepts_are_refused() -> None:
+    with pytest.raises(ValueError, match="max_concepts"):
+        extraction_json_schema(bounds=SchemaBounds(max_concepts=CEILING.max_concepts + 1))
+
+
+def test_bounds_and_ids_shape_the_decoding_schema() -> None:
+    bounds = SchemaBounds(max_concepts=3, max_description_length=10)
+    schema = extraction_json_schema(bounds=bounds, concept_ids=["c1", "c2", "c3"])
+    props = schema["properties"]
+    assert props["concepts"]["maxItems"] == 3
+    concept = props["concepts"]["items"]["properties"]
+    assert concept["description"]["maxLength"] == 10
+    relationship = props["relationships"]["items"]["properties"]
+    for node in (concept["concept_id"], relationship["from_concept_id"]):
+        assert node == {"type": "string", "enum": ["c1", "c2", "c3"]}

@@ -1,4 +1,5 @@
-"""The packaged one-line definitions of Re-DocRED's 96 Wikidata relation types."""
+"""The packaged Re-DocRED vocabulary: 96 Wikidata relation types, each with a one-line
+definition, and the data set's entity types."""
 
 import json
 import re
@@ -8,15 +9,23 @@ import pytest
 
 import kg_pipeline
 from kg_pipeline.importers.redocred import relation_type_name
+from kg_pipeline.vocabulary import named_vocabulary
 
-DEFINITIONS = Path(kg_pipeline.__file__).with_name("vocabularies") / "redocred_definitions.json"
+VOCABULARY = Path(kg_pipeline.__file__).with_name("vocabularies") / "redocred.json"
 
 
 @pytest.fixture(scope="module")
 def definitions() -> dict[str, str]:
-    data = json.loads(DEFINITIONS.read_text(encoding="utf-8"))
+    data = json.loads(VOCABULARY.read_text(encoding="utf-8"))["definitions"]
     assert isinstance(data, dict)
     return data
+
+
+def test_the_vocabulary_loads_by_name_with_a_definition_for_every_type() -> None:
+    vocabulary = named_vocabulary("redocred")
+    assert len(vocabulary) == 96
+    assert set(vocabulary.definitions) == set(vocabulary.types)
+    assert "person" in vocabulary.entity_types
 
 
 def test_there_is_one_definition_per_relation_type(definitions: dict[str, str]) -> None:

@@ -1,0 +1,554 @@
+"""The pipeline against the naive script (benchmarks/naive_extract.py) on Re-DocRED dev.
+
+    .venv/bin/python benchmarks/redocred_quality.py [--sample 50] [--seed 0] [--glean-docs 10]
+        [--v1-docs 0] [--data ../shared/datasets/redocred/dev_revised.json]
+        [--base-url URL --model M --provider P] [--score-only]
+
+Same model, server and documents for every arm; without --base-url the embedded llama.cpp model is
+started. Model calls are the expensive part, so each arm's answers are written as they arrive to
+``results/redocred/<arm>.jsonl`` (one line per document; a re-run skips documents already there,
+so an interrupted benchmark resumes), and every switch that needs no call of its own (quote
+grounding, each merge policy) is scored from the same answers:
+
+- naive: one schema-constrained call per document, no post-processing.
+- pipeline: prompt kg-extract-v2 through the pipeline's provider (retries, re-asks), then quote
+  grounding and alias merging; ablations drop one switch each.
+- gleaning: one more call per chunk asking for what the first answer missed, merged in; its
+  seconds are added to the first pass's (first ``--glean-docs`` documents).
+- v1: the previous prompt, for the prompt-design comparison (first ``--v1-docs`` documents).
+
+The arms alternate in blocks of ``--block`` documents, so a slow spell of the machine falls on
+both, and the server's prefix cache (system prompt first) works as it would in a run of one arm.
+Results: ``results/redocred_quality.md`` and ``.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from naive_extract import naive_extract
+
+from kg_pipeline.chunking import Chunk, chunk_document
+from kg_pipeline.endpoints import benchmark_target
+from kg_pipeline.extraction import ExtractionOptions, extract_chunks
+from kg_pipeline.grounding import ground_extraction
+from kg_pipeline.importers.common import ImportedDocument
+from kg_pipeline.importers.redocred import import_redocred
+from kg_pipeline.merging import MergePolicy, merge_as_extraction, merge_document
+from kg_pipeline.prompts import (
+    GLEANING_REQUEST,
+    PROMPT_V2,
+    PROMPT_VERSION,
+    build_messages,
+    decoding_schema,
+)
+from kg_pipeline.providers import ProviderError, create_provider
+from kg_pipeline.providers.resilient import ResilientProvider
+from kg_pipeline.quality.concepts import (
+    PRF,
+    FuzzySimilarity,
+    MatchLevel,
+    match_concepts,
+)
+from kg_pipeline.quality.quotes import score_quotes
+from kg_pipeline.quality.relationships import (
+    EMPTY_RELATIONSHIP_SCORE,
+    RelationshipScore,
+    score_pairs,
+    score_relationships,
+)
+from kg_pipeline.schema import (
+    Concept,
+    DirectionSemantics,
+    Extraction,
+    Instance,
+    Relationship,
+)
+from kg_pipeline.vocabulary import Vocabulary
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+DEFAULT_DATA = Path("../shared/datasets/redocred/dev_revised.json")
+
+
+# --- running the arms --------------------------------------------------------------------------
+
+
+def _done(path: Path) -> dict[str, dict[str, Any]]:
+    if not path.is_file():
+        return {}
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {row["doc"]: row for row in rows}
+
+
+def _append(path: Path, row: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as out:
+        out.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _record_row(doc: str, seconds: float, records: list[Any]) -> dict[str, Any]:
+    return {
+        "doc": doc,
+        "seconds": seconds,
+        "chunks": [
+            {
+                "chunk_id": r.chunk_id,
+                "status": r.status.value,
+                "error": r.error,
+                "extraction": r.extraction.model_dump(mode="json") if r.extraction else None,
+                "raw": r.stats.raw_text if r.stats else "",
+                "completion_tokens": r.stats.completion_tokens if r.stats else None,
+                "finish_reason": r.stats.finish_reason if r.stats else None,
+                "calls": (r.stats.attempts + r.stats.reasks) if r.stats else 1,
+            }
+            for r in records
+        ],
+    }
+
+
+async def _pipeline(settings: Any, chunks: list[Chunk], vocab: Vocabulary, version: str) -> Any:
+    provider = ResilientProvider(create_provider(settings))
+    try:
+        # Grounding is applied when scoring, from these answers, so that its effect is measured.
+        options = ExtractionOptions(prompt_version=version, ground_quotes=False)
+        return await extract_chunks(provider, chunks, vocab, options=options)
+    finally:
+        await provider.aclose()
+
+
+async def _glean(
+    settings: Any, chunks: list[Chunk], vocab: Vocabulary, first: dict[str, Any]
+) -> dict[str, Any]:
+    """The gleaning pass of ``ExtractionOptions(gleaning=1)``, asked of the recorded answers."""
+    provider = ResilientProvider(create_provider(settings))
+    schema = decoding_schema(vocab, PROMPT_V2)
+    rows: list[dict[str, Any]] = []
+    try:
+        for chunk, done in zip(chunks, first["chunks"], strict=True):
+            if done["extraction"] is None:
+                rows.append({"chunk_id": chunk.chunk_id, "extraction": None, "error": "no first"})
+                continue
+            messages = build_messages(chunk.text, vocab, PROMPT_V2).with_followup(
+                done["raw"] or json.dumps(done["extraction"]), GLEANING_REQUEST
+            )
+            try:
+                result = await provider.extract(messages, schema)
+            except ProviderError as exc:
+                rows.append({"chunk_id": chunk.chunk_id, "extraction": None, "error": str(exc)})
+                continue
+            rows.append(
+                {
+                    "chunk_id": chunk.chunk_id,
+                    "extraction": result.extraction.model_dump(mode="json"),
+                    "completion_tokens": result.stats.completion_tokens,
+                    "finish_reason": result.stats.finish_reason,
+                    "calls": result.stats.attempts + result.stats.reasks,
+                }
+            )
+    finally:
+        await provider.aclose()
+    return {"chunks": rows}
+
+
+def run_arms(
+    docs: list[ImportedDocument], vocab: Vocabulary, settings: Any, args: argparse.Namespace
+) -> None:
+    out = RESULTS / "redocred"
+    files = {arm: out / f"{arm}.jsonl" for arm in ("naive", "pipeline", "gleaning", "v1")}
+    client = httpx.Client(base_url=settings.base_url, timeout=settings.timeout_seconds)
+    types = list(vocab.types)
+    for start in range(0, len(docs), args.block):
+        block = docs[start : start + args.block]
+        done = {arm: _done(path) for arm, path in files.items()}
+        for doc in block:
+            if doc.stem in done["naive"]:
+                continue
+            result = naive_extract(client, settings.model, doc.text, types)
+            _append(files["naive"], {"doc": doc.stem, **result.__dict__})
+            print(f"naive {doc.stem}: {result.seconds:.1f}s valid={result.parsed is not None}")
+        for doc in block:
+            if doc.stem in done["pipeline"]:
+                continue
+            chunks = chunk_document(doc.stem, doc.text)
+            started = time.perf_counter()
+            records = asyncio.run(_pipeline(settings, chunks, vocab, PROMPT_V2))
+            row = _record_row(doc.stem, time.perf_counter() - started, records)
+            _append(files["pipeline"], row)
+            print(f"pipeline {doc.stem}: {row['seconds']:.1f}s")
+        done["pipeline"] = _done(files["pipeline"])
+        for doc in block:
+            position = docs.index(doc)
+            if position >= args.glean_docs or doc.stem in done["gleaning"]:
+                continue
+            chunks = chunk_document(doc.stem, doc.text)
+            started = time.perf_counter()
+            row = asyncio.run(_glean(settings, chunks, vocab, done["pipeline"][doc.stem]))
+            row |= {"doc": doc.stem, "seconds": time.perf_counter() - started}
+            _append(files["gleaning"], row)
+            print(f"gleaning {doc.stem}: {row['seconds']:.1f}s")
+        for doc in block:
+            if docs.index(doc) >= args.v1_docs or doc.stem in done["v1"]:
+                continue
+            chunks = chunk_document(doc.stem, doc.text)
+            started = time.perf_counter()
+            records = asyncio.run(_pipeline(settings, chunks, vocab, PROMPT_VERSION))
+            row = _record_row(doc.stem, time.perf_counter() - started, records)
+            _append(files["v1"], row)
+            print(f"v1 {doc.stem}: {row['seconds']:.1f}s")
+    client.close()
+
+
+# --- scoring -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Candidate:
+    """One document's answer in the scorer's terms."""
+
+    concepts: list[Concept]
+    concept_ids: list[str]
+    quotes: list[str]
+    relationships: list[Any]
+    seconds: float
+    calls: int
+    completion_tokens: list[int]
+    runaway: int  # calls that stopped at the output budget
+    valid: bool
+    concepts_in: int = 0
+
+
+_NONE = PRF(0, 0, 0)
+
+
+@dataclass
+class Totals:
+    entity_exact: PRF = _NONE
+    entity_fuzzy: PRF = _NONE
+    pairs: PRF = _NONE
+    relations: RelationshipScore = EMPTY_RELATIONSHIP_SCORE
+    quotes: int = 0
+    verbatim: int = 0
+    seconds: list[float] = field(default_factory=list)
+    calls: int = 0
+    tokens: list[int] = field(default_factory=list)
+    runaway: int = 0
+    valid: int = 0
+    concepts_in: int = 0
+    concepts_out: int = 0
+
+
+def _construct(data: dict[str, Any]) -> Extraction:
+    """An answer as stored, without validation (the naive script validates nothing)."""
+    return Extraction.model_construct(
+        concepts=[
+            Concept.model_construct(
+                concept_id=str(c.get("concept_id", "")),
+                label=str(c.get("label", "")),
+                description=str(c.get("description", "")),
+                search_terms=[str(t) for t in c.get("search_terms", [])],
+            )
+            for c in data.get("concepts", [])
+        ],
+        instances=[
+            Instance.model_construct(concept_id=str(i.get("concept_id")), quote=str(i.get("quote")))
+            for i in data.get("instances", [])
+        ],
+        relationships=[
+            Relationship.model_construct(
+                from_concept_id=str(r.get("from_concept_id")),
+                to_concept_id=str(r.get("to_concept_id")),
+                relationship_type=str(r.get("relationship_type")),
+                confidence=float(r.get("confidence", 0) or 0),
+                direction_semantics=_direction(r.get("direction_semantics")),
+            )
+            for r in data.get("relationships", [])
+        ],
+    )
+
+
+def _direction(value: Any) -> DirectionSemantics:
+    try:
+        return DirectionSemantics(value)
+    except ValueError:
+        return DirectionSemantics.OUTWARD
+
+
+def naive_candidate(row: dict[str, Any]) -> Candidate:
+    parsed = row["parsed"]
+    extraction = _construct(parsed) if parsed else Extraction()
+    runaway = int(row.get("finish_reason") == "length")
+    return Candidate(
+        concepts=list(extraction.concepts),
+        concept_ids=[c.concept_id for c in extraction.concepts],
+        quotes=[i.quote for i in extraction.instances],
+        relationships=list(extraction.relationships),
+        seconds=row["seconds"],
+        calls=1,
+        completion_tokens=[row["completion_tokens"] or 0],
+        runaway=runaway,
+        valid=parsed is not None,
+        concepts_in=len(extraction.concepts),
+    )
+
+
+def pipeline_candidate(
+    row: dict[str, Any],
+    chunk_texts: dict[str, str],
+    *,
+    ground: bool,
+    policy: MergePolicy,
+    glean: dict[str, Any] | None = None,
+) -> Candidate:
+    started = time.perf_counter()
+    answers = []
+    extra = {c["chunk_id"]: c for c in glean["chunks"]} if glean else {}
+    for chunk in row["chunks"]:
+        if chunk["extraction"] is None:
+            continue
+        extraction = _construct(chunk["extraction"])
+        more = extra.get(chunk["chunk_id"], {}).get("extraction")
+        if more is not None:
+            extraction = merge_as_extraction([extraction, _construct(more)])
+        if ground:
+            extraction = ground_extraction(extraction, chunk_texts[chunk["chunk_id"]]).extraction
+        answers.append(extraction)
+    merged = merge_document(answers, policy=policy)
+    post = time.perf_counter() - started
+    calls = sum(c.get("calls", 1) for c in row["chunks"])
+    tokens = [c["completion_tokens"] or 0 for c in row["chunks"]]
+    runaway = sum(c.get("finish_reason") == "length" for c in row["chunks"])
+    seconds = row["seconds"] + post
+    if glean:
+        calls += sum(c.get("calls", 1) for c in glean["chunks"] if c.get("extraction"))
+        tokens += [c.get("completion_tokens") or 0 for c in glean["chunks"] if c.get("extraction")]
+        runaway += sum(c.get("finish_reason") == "length" for c in glean["chunks"])
+        seconds += glean["seconds"]
+    return Candidate(
+        concepts=merged.concepts,
+        concept_ids=merged.concept_ids,
+        quotes=[q for _, q in merged.quotes],
+        relationships=merged.relationships,
+        seconds=seconds,
+        calls=calls,
+        completion_tokens=tokens,
+        runaway=runaway,
+        valid=all(c["status"] == "valid" for c in row["chunks"]),
+        concepts_in=merged.concepts_in,
+    )
+
+
+def score(candidates: Iterable[tuple[ImportedDocument, Candidate]]) -> Totals:
+    pairs = list(candidates)
+    fuzzy = FuzzySimilarity(
+        [c for doc, cand in pairs for c in [*cand.concepts, *doc.reference.concepts]]
+    )
+    totals = Totals()
+    for doc, cand in pairs:
+        reference = doc.reference
+        exact = match_concepts(cand.concepts, reference.concepts, MatchLevel.EXACT)
+        fuzzy_pairs = match_concepts(
+            cand.concepts, reference.concepts, MatchLevel.FUZZY, None, fuzzy
+        )
+        totals.entity_exact += PRF(len(exact), len(cand.concepts), len(reference.concepts))
+        totals.entity_fuzzy += PRF(len(fuzzy_pairs), len(cand.concepts), len(reference.concepts))
+        concept_map = {
+            cand.concept_ids[i]: reference.concepts[j].concept_id for i, j in fuzzy_pairs
+        }
+        totals.relations += score_relationships(
+            cand.relationships, reference.relationships, concept_map
+        )
+        totals.pairs += score_pairs(cand.relationships, reference.relationships, concept_map)
+        quote_score = score_quotes(cand.quotes, doc.text)
+        totals.quotes += quote_score.quotes
+        totals.verbatim += quote_score.verbatim
+        totals.seconds.append(cand.seconds)
+        totals.calls += cand.calls
+        totals.tokens += cand.completion_tokens
+        totals.runaway += cand.runaway
+        totals.valid += cand.valid
+        totals.concepts_in += cand.concepts_in
+        totals.concepts_out += len(cand.concepts)
+    return totals
+
+
+def _prf(prf: PRF) -> dict[str, float]:
+    return {"p": prf.precision, "r": prf.recall, "f1": prf.f1}
+
+
+def summarise(name: str, totals: Totals, docs: int) -> dict[str, Any]:
+    return {
+        "configuration": name,
+        "documents": docs,
+        "entity_exact": _prf(totals.entity_exact),
+        "entity_fuzzy": _prf(totals.entity_fuzzy),
+        "pairs": _prf(totals.pairs),
+        "relations": _prf(totals.relations.prf),
+        "reversed_relations": totals.relations.reversed,
+        "verbatim_quote_share": totals.verbatim / totals.quotes if totals.quotes else None,
+        "quotes": totals.quotes,
+        "seconds_per_document": sum(totals.seconds) / docs if docs else None,
+        "calls_per_document": totals.calls / docs if docs else None,
+        "completion_tokens_mean": sum(totals.tokens) / len(totals.tokens) if totals.tokens else 0,
+        "completion_tokens_max": max(totals.tokens, default=0),
+        "runaway_calls": totals.runaway,
+        "valid_documents": totals.valid,
+        "duplicate_rate": 1 - totals.concepts_out / totals.concepts_in
+        if totals.concepts_in
+        else 0.0,
+    }
+
+
+def score_all(docs: list[ImportedDocument], args: argparse.Namespace) -> list[dict[str, Any]]:
+    out = RESULTS / "redocred"
+    naive, pipeline = _done(out / "naive.jsonl"), _done(out / "pipeline.jsonl")
+    gleaning, v1 = _done(out / "gleaning.jsonl"), _done(out / "v1.jsonl")
+    both = [d for d in docs if d.stem in naive and d.stem in pipeline]
+    texts = {
+        c.chunk_id: c.text for d in docs for c in chunk_document(d.stem, d.text)
+    }  # the same chunks the arms were given
+    rows = []
+
+    def add(name: str, subset: list[ImportedDocument], make: Any) -> None:
+        if subset:
+            totals = score((d, make(d)) for d in subset)
+            rows.append(summarise(name, totals, len(subset)))
+
+    add("naive script", both, lambda d: naive_candidate(naive[d.stem]))
+    configurations = {
+        "pipeline (v2 prompt, grounding, alias merging)": (True, MergePolicy.ALIASES),
+        "  without grounding": (False, MergePolicy.ALIASES),
+        "  merging by label only": (True, MergePolicy.LABEL),
+        "  without merging": (True, MergePolicy.NONE),
+        "  v2 prompt alone (no grounding, no merging)": (False, MergePolicy.NONE),
+    }
+    for name, (ground, policy) in configurations.items():
+        add(
+            name,
+            both,
+            lambda d, g=ground, p=policy: pipeline_candidate(
+                pipeline[d.stem], texts, ground=g, policy=p
+            ),
+        )
+    gleaned = [d for d in both if d.stem in gleaning]
+    if gleaned:
+        add("naive script (gleaning subset)", gleaned, lambda d: naive_candidate(naive[d.stem]))
+        add(
+            "pipeline (gleaning subset)",
+            gleaned,
+            lambda d: pipeline_candidate(
+                pipeline[d.stem], texts, ground=True, policy=MergePolicy.ALIASES
+            ),
+        )
+        add(
+            "pipeline + gleaning (1 pass)",
+            gleaned,
+            lambda d: pipeline_candidate(
+                pipeline[d.stem],
+                texts,
+                ground=True,
+                policy=MergePolicy.ALIASES,
+                glean=gleaning[d.stem],
+            ),
+        )
+    with_v1 = [d for d in both if d.stem in v1]
+    if with_v1:
+        add("naive script (v1 subset)", with_v1, lambda d: naive_candidate(naive[d.stem]))
+        add(
+            "pipeline v2 (v1 subset)",
+            with_v1,
+            lambda d: pipeline_candidate(
+                pipeline[d.stem], texts, ground=True, policy=MergePolicy.ALIASES
+            ),
+        )
+        add(
+            "pipeline with prompt v1 (grounding, alias merging)",
+            with_v1,
+            lambda d: pipeline_candidate(
+                v1[d.stem], texts, ground=True, policy=MergePolicy.ALIASES
+            ),
+        )
+    return rows
+
+
+def write_table(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    head = (
+        "| configuration | docs | entity P/R/F1 (exact) | entity F1 (fuzzy) | pair P/R/F1 "
+        "| typed relation P/R/F1 | reversed | verbatim quotes | s/doc | calls/doc "
+        "| tokens mean/max | runaway | valid | duplicate rate |"
+    )
+    lines = [
+        f"Re-DocRED dev, {meta['sample']} documents sampled with seed {meta['seed']} "
+        f"({meta['scored']} scored in both arms); model {meta['model']} at {meta['provider']}.",
+        "",
+        head,
+        "|" + "---|" * 14,
+    ]
+
+    def prf(d: dict[str, float]) -> str:
+        return f"{d['p']:.3f} / {d['r']:.3f} / **{d['f1']:.3f}**"
+
+    for r in rows:
+        quotes = "n/a" if r["verbatim_quote_share"] is None else f"{r['verbatim_quote_share']:.3f}"
+        lines.append(
+            f"| {r['configuration'].strip()} | {r['documents']} | {prf(r['entity_exact'])} "
+            f"| {r['entity_fuzzy']['f1']:.3f} | {prf(r['pairs'])} | {prf(r['relations'])} "
+            f"| {r['reversed_relations']} | {quotes} | {r['seconds_per_document']:.1f} "
+            f"| {r['calls_per_document']:.2f} | {r['completion_tokens_mean']:.0f} / "
+            f"{r['completion_tokens_max']} | {r['runaway_calls']} | {r['valid_documents']} "
+            f"| {r['duplicate_rate']:.3f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--sample", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--block", type=int, default=5)
+    parser.add_argument("--glean-docs", type=int, default=10)
+    parser.add_argument("--v1-docs", type=int, default=0)
+    parser.add_argument("--base-url")
+    parser.add_argument("--model")
+    parser.add_argument("--provider", default="llamacpp")
+    parser.add_argument("--score-only", action="store_true")
+    args = parser.parse_args()
+
+    all_docs, vocab, _ = import_redocred(args.data)
+    docs = random.Random(args.seed).sample(all_docs, min(args.sample, len(all_docs)))
+    settings = benchmark_target(args.base_url, args.model, args.provider)
+    if not args.score_only:
+        run_arms(docs, vocab, settings, args)
+    rows = score_all(docs, args)
+    meta = {
+        "sample": args.sample,
+        "seed": args.seed,
+        "scored": rows[0]["documents"] if rows else 0,
+        "model": settings.model,
+        "provider": settings.provider,
+        "vocabulary": vocab.name,
+    }
+    (RESULTS / "redocred_quality.json").write_text(
+        json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n"
+    )
+    table = write_table(rows, meta)
+    (RESULTS / "redocred_quality.md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

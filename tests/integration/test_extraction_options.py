@@ -1,0 +1,130 @@
+"""The extraction step's switches against a loopback OpenAI-compatible server: the v2 prompt and
+its schema, quote grounding with offsets, and gleaning merged into the first answer."""
+
+import asyncio
+import json
+from typing import Any
+
+from kg_pipeline.chunking import chunk_document
+from kg_pipeline.endpoints import EndpointSettings
+from kg_pipeline.extraction import ChunkExtraction, ExtractionOptions, extract_chunk
+from kg_pipeline.prompts import GLEANING_REQUEST, PROMPT_V2
+from kg_pipeline.providers import create_provider
+from kg_pipeline.vocabulary import named_vocabulary
+from tests.stand_in_server import Reply, StandInServer, chat_completion
+
+COMPLETIONS = "/v1/chat/completions"
+TEXT = "Ada Lovelace was born in London. She worked with Charles Babbage."
+CHUNK = chunk_document("d", TEXT)[0]
+
+
+def answer(concepts: list[tuple[str, str]], quotes: list[tuple[str, str]], rels: list) -> Reply:
+    return chat_completion(
+        json.dumps(
+            {
+                "concepts": [
+                    {"concept_id": c, "label": label, "description": "", "search_terms": []}
+                    for c, label in concepts
+                ],
+                "instances": [{"concept_id": c, "quote": q} for c, q in quotes],
+                "relationships": [
+                    {
+                        "from_concept_id": h,
+                        "to_concept_id": t,
+                        "relationship_type": r,
+                        "confidence": 0.9,
+                        "direction_semantics": "outward",
+                    }
+                    for h, t, r in rels
+                ],
+            }
+        )
+    )
+
+
+FIRST = answer(
+    [("c1", "Ada Lovelace"), ("c2", "London")],
+    [("c1", "ada  lovelace"), ("c2", "London"), ("c2", "Paris")],
+    [("c1", "c2", "PLACE_OF_BIRTH")],
+)
+MORE = answer(
+    [("c1", "Charles Babbage"), ("c2", "Lovelace")],
+    [("c1", "Charles Babbage")],
+    [],
+)
+
+
+def run(server: StandInServer, options: ExtractionOptions) -> ChunkExtraction:
+    settings = EndpointSettings(
+        name="stand-in", provider="vllm", base_url=server.base_url, model="m", max_retries=0
+    )
+
+    async def go() -> ChunkExtraction:
+        provider = create_provider(settings)
+        try:
+            return await extract_chunk(
+                provider, CHUNK, named_vocabulary("redocred"), options=options
+            )
+        finally:
+            await provider.aclose()
+
+    return asyncio.run(go())
+
+
+def sent(server: StandInServer, index: int) -> dict[str, Any]:
+    body = server.requests[index].body
+    assert isinstance(body, dict)
+    return body
+
+
+def test_v2_sends_definitions_and_constrains_every_concept_id_to_the_numbered_ids() -> None:
+    with StandInServer() as server:
+        server.reply("POST", COMPLETIONS, FIRST)
+        record = run(server, ExtractionOptions(prompt_version=PROMPT_V2, ground_quotes=False))
+    body = sent(server, 0)
+    assert "PLACE_OF_BIRTH: tail is the place where head" in body["messages"][0]["content"]
+    schema = json.dumps(body["response_format"])
+    assert '"enum": ["c1", "c2", "c3"' in schema
+    assert record.prompt_version == PROMPT_V2 and record.grounding is None
+
+
+def test_grounding_replaces_quotes_with_source_text_and_drops_what_is_not_there() -> None:
+    with StandInServer() as server:
+        server.reply("POST", COMPLETIONS, FIRST)
+        record = run(server, ExtractionOptions(prompt_version=PROMPT_V2))
+    assert record.extraction is not None and record.grounding is not None
+    quotes = [(i.concept_id, i.quote) for i in record.extraction.instances]
+    assert quotes == [("c1", "Ada Lovelace"), ("c2", "London")]
+    assert [TEXT[s:e] for s, e in record.grounding.offsets] == ["Ada Lovelace", "London"]
+    assert (record.grounding.repaired, record.grounding.dropped) == (1, 1)
+    assert record.grounding.dropped_quotes == ["Paris"]
+
+
+def test_gleaning_asks_for_what_was_missed_and_merges_it_into_the_first_answer() -> None:
+    with StandInServer() as server:
+        server.reply("POST", COMPLETIONS, FIRST, MORE)
+        record = run(server, ExtractionOptions(prompt_version=PROMPT_V2, gleaning=1))
+    assert len(server.requests) == 2
+    follow_up = sent(server, 1)["messages"]
+    assert follow_up[-1] == {"role": "user", "content": GLEANING_REQUEST}
+    assert follow_up[-2]["role"] == "assistant" and "Ada Lovelace" in follow_up[-2]["content"]
+    assert record.extraction is not None
+    # "Lovelace" (gleaned) is not merged by label alone; Babbage is new; ids renumbered.
+    labels = [c.label for c in record.extraction.concepts]
+    assert labels[:3] == ["Ada Lovelace", "London", "Charles Babbage"]
+    assert [c.concept_id for c in record.extraction.concepts][:3] == [
+        "concept_001",
+        "concept_002",
+        "concept_003",
+    ]
+    assert record.extraction.relationships[0].to_concept_id == "concept_002"
+    assert len(record.gleaning) == 1 and record.gleaning_error is None
+
+
+def test_a_failed_gleaning_pass_keeps_the_first_answer_and_says_why() -> None:
+    with StandInServer() as server:
+        server.reply("POST", COMPLETIONS, FIRST, Reply(500, {"error": "boom"}))
+        record = run(server, ExtractionOptions(prompt_version=PROMPT_V2, gleaning=1))
+    assert record.status.value == "valid" and record.extraction is not None
+    assert [c.label for c in record.extraction.concepts] == ["Ada Lovelace", "London"]
+    assert record.gleaning_error is not None and "500" in record.gleaning_error
