@@ -1,0 +1,157 @@
+"""The Re-DocRED benchmark's own parts: the naive script's request and answer handling against a
+loopback server, and its scorer on a hand-checked document."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import httpx
+
+from kg_pipeline.importers.common import ImportedDocument
+from kg_pipeline.merging import MergePolicy
+from kg_pipeline.reference import Reference, ReferenceRelationship
+from kg_pipeline.schema import Concept, Instance
+from tests.stand_in_server import StandInServer, chat_completion
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def load(name: str) -> ModuleType:
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+naive = load("naive_extract")
+bench = load("redocred_quality")
+
+TEXT = "Ada Lovelace was born in London. Her father was Lord Byron."
+DOC = ImportedDocument(
+    category="redocred",
+    stem="0001",
+    text=TEXT,
+    reference=Reference(
+        concepts=[
+            Concept(concept_id="concept_001", label="Ada Lovelace", description=""),
+            Concept(concept_id="concept_002", label="London", description=""),
+            Concept(concept_id="concept_003", label="Lord Byron", description=""),
+        ],
+        instances=[Instance(concept_id="concept_001", quote="Ada Lovelace")],
+        relationships=[
+            ReferenceRelationship(
+                from_concept_id="concept_001",
+                to_concept_id="concept_002",
+                relationship_type="PLACE_OF_BIRTH",
+                confidence=1.0,
+                direction_semantics="outward",
+            ),
+            ReferenceRelationship(
+                from_concept_id="concept_001",
+                to_concept_id="concept_003",
+                relationship_type="FATHER",
+                confidence=1.0,
+                direction_semantics="outward",
+            ),
+        ],
+    ),
+)
+
+
+def answer(labels: list[str], quotes: list[str], rels: list[tuple[str, str, str]]) -> dict:
+    return {
+        "concepts": [
+            {"concept_id": f"c{i + 1}", "label": label, "description": "", "search_terms": []}
+            for i, label in enumerate(labels)
+        ],
+        "instances": [{"concept_id": f"c{i + 1}", "quote": q} for i, q in enumerate(quotes)],
+        "relationships": [
+            {
+                "from_concept_id": h,
+                "to_concept_id": t,
+                "relationship_type": r,
+                "confidence": 0.9,
+                "direction_semantics": "outward",
+            }
+            for h, t, r in rels
+        ],
+    }
+
+
+def test_the_naive_script_sends_one_constrained_call_at_temperature_zero() -> None:
+    good = answer(["Ada Lovelace"], ["Ada Lovelace"], [])
+    with StandInServer() as server:
+        server.reply("POST", "/v1/chat/completions", chat_completion(json.dumps(good)))
+        with httpx.Client(base_url=server.base_url) as client:
+            result = naive.naive_extract(client, "m", TEXT, ["FATHER", "PLACE_OF_BIRTH"])
+    body = server.requests[0].body
+    assert body["temperature"] == 0 and body["messages"][-1]["content"] == TEXT
+    schema = json.dumps(body["response_format"]["schema"])
+    assert '"enum": ["FATHER", "PLACE_OF_BIRTH"]' in schema
+    assert result.parsed == good and result.error is None
+
+
+def test_the_naive_script_takes_a_broken_answer_as_it_comes() -> None:
+    with StandInServer() as server:
+        server.reply("POST", "/v1/chat/completions", chat_completion('{"concepts": [', "length"))
+        with httpx.Client(base_url=server.base_url) as client:
+            result = naive.naive_extract(client, "m", TEXT, ["FATHER"])
+    assert result.parsed is None and result.finish_reason == "length" and result.error
+
+
+def test_the_scorer_counts_entities_pairs_relations_and_quotes_by_hand() -> None:
+    # Naive: a duplicate "Ada Lovelace", a reversed FATHER, a paraphrased quote.
+    naive_row = {
+        "parsed": answer(
+            ["Ada Lovelace", "Ada Lovelace", "Lord Byron"],
+            ["Ada Lovelace", "Ada Lovelace", "lord byron"],
+            [("c3", "c1", "FATHER")],
+        ),
+        "seconds": 10.0,
+        "completion_tokens": 100,
+        "finish_reason": "stop",
+    }
+    first = answer(
+        ["Ada Lovelace", "London", "Lord Byron", "Lovelace"],
+        ["Ada  Lovelace", "London", "Lord Byron"],
+        [("c1", "c2", "PLACE_OF_BIRTH"), ("c1", "c3", "FATHER")],
+    )
+    chunk_id = "0001#0000"
+    pipeline_row = {
+        "seconds": 12.0,
+        "chunks": [
+            {
+                "chunk_id": chunk_id,
+                "status": "valid",
+                "extraction": first,
+                "completion_tokens": 120,
+                "finish_reason": "stop",
+                "calls": 1,
+            }
+        ],
+    }
+    naive_totals = bench.score([(DOC, bench.naive_candidate(naive_row))])
+    assert naive_totals.entity_exact.true_positives == 2  # one-to-one: the duplicate is a miss
+    assert naive_totals.entity_exact.predicted == 3
+    assert naive_totals.relations.prf.true_positives == 0 and naive_totals.relations.reversed == 1
+    assert naive_totals.pairs.true_positives == 0
+    assert (naive_totals.quotes, naive_totals.verbatim) == (3, 2)
+
+    texts = {chunk_id: TEXT}
+    grounded = bench.pipeline_candidate(
+        pipeline_row, texts, ground=True, policy=MergePolicy.ALIASES
+    )
+    totals = bench.score([(DOC, grounded)])
+    assert (totals.entity_exact.true_positives, totals.entity_exact.predicted) == (3, 4)
+    assert totals.relations.prf.true_positives == 2 and totals.pairs.true_positives == 2
+    assert (totals.quotes, totals.verbatim) == (3, 3)  # "Ada  Lovelace" grounded to the source
+    raw = bench.pipeline_candidate(pipeline_row, texts, ground=False, policy=MergePolicy.NONE)
+    assert bench.score([(DOC, raw)]).verbatim == 2
