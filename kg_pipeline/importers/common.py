@@ -73,6 +73,10 @@ def write_vocabulary(out_dir: Path, vocabulary: Vocabulary) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / VOCABULARY_FILE
     categories = {name: list(types) for name, types in vocabulary.categories.items()}
-    payload = {"name": vocabulary.name, "categories": categories}
+    payload: dict[str, object] = {"name": vocabulary.name, "categories": categories}
+    if vocabulary.definitions:
+        payload["definitions"] = dict(vocabulary.definitions)
+    if vocabulary.entity_types:
+        payload["entity_types"] = list(vocabulary.entity_types)
     path.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
     return path

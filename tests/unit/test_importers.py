@@ -13,7 +13,7 @@ from kg_pipeline.importers.common import (
 from kg_pipeline.importers.redocred import detokenise, import_redocred
 from kg_pipeline.importers.text2kgbench import entity_label, import_text2kgbench
 from kg_pipeline.reference import check_reference
-from kg_pipeline.vocabulary import load_vocabulary
+from kg_pipeline.vocabulary import load_vocabulary, named_vocabulary
 
 DOCRED = [
     {
@@ -161,3 +161,12 @@ def test_text2kgbench_sentences_become_documents_in_their_ontology(tmp_path: Pat
 def test_text2kgbench_folder_without_ontologies_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(GoldSetFormatError, match="ontologies/"):
         import_text2kgbench(tmp_path)
+
+
+def test_a_vocabulary_s_definitions_and_entity_types_survive_the_corpus_file(
+    tmp_path: Path,
+) -> None:
+    vocabulary = named_vocabulary("redocred")
+    loaded = load_vocabulary(write_vocabulary(tmp_path, vocabulary))
+    assert loaded.definitions == vocabulary.definitions
+    assert loaded.entity_types == vocabulary.entity_types
