@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from naive_extract import naive_extract
 
 from kg_pipeline.chunking import Chunk, chunk_document
-from kg_pipeline.endpoints import benchmark_target
+from kg_pipeline.endpoints import DEFAULT_ENDPOINT, benchmark_target
 from kg_pipeline.extraction import ExtractionOptions, extract_chunks
 from kg_pipeline.grounding import ground_extraction
 from kg_pipeline.importers.common import ImportedDocument
@@ -312,6 +312,7 @@ def pipeline_candidate(
     ground: bool,
     policy: MergePolicy,
     glean: dict[str, Any] | None = None,
+    ground_concepts: bool = True,
 ) -> Candidate:
     started = time.perf_counter()
     answers = []
@@ -324,7 +325,9 @@ def pipeline_candidate(
         if more is not None:
             extraction = merge_as_extraction([extraction, _construct(more)])
         if ground:
-            extraction = ground_extraction(extraction, chunk_texts[chunk["chunk_id"]]).extraction
+            extraction = ground_extraction(
+                extraction, chunk_texts[chunk["chunk_id"]], concepts=ground_concepts
+            ).extraction
         answers.append(extraction)
     merged = merge_document(answers, policy=policy)
     post = time.perf_counter() - started
@@ -349,6 +352,26 @@ def pipeline_candidate(
         valid=all(c["status"] == "valid" for c in row["chunks"]),
         concepts_in=merged.concepts_in,
     )
+
+
+def _as_pipeline_row(row: dict[str, Any], chunk_texts: dict[str, str], text: str) -> dict[str, Any]:
+    """A naive answer (one per document) in the shape of a pipeline row, so the pipeline's
+    post-processing can be measured on it alone. Its one "chunk" is the whole document."""
+    doc_chunk = f"{row['doc']}#naive"
+    chunk_texts.setdefault(doc_chunk, text)
+    return {
+        "seconds": row["seconds"],
+        "chunks": [
+            {
+                "chunk_id": doc_chunk,
+                "status": "valid" if row["parsed"] else "malformed",
+                "extraction": row["parsed"],
+                "completion_tokens": row["completion_tokens"],
+                "finish_reason": row["finish_reason"],
+                "calls": 1,
+            }
+        ],
+    }
 
 
 def score(candidates: Iterable[tuple[ImportedDocument, Candidate]]) -> Totals:
@@ -428,19 +451,30 @@ def score_all(docs: list[ImportedDocument], args: argparse.Namespace) -> list[di
             rows.append(summarise(name, totals, len(subset)))
 
     add("naive script", both, lambda d: naive_candidate(naive[d.stem]))
+    add(
+        "naive answers + grounding + alias merging",
+        both,
+        lambda d: pipeline_candidate(
+            _as_pipeline_row(naive[d.stem], texts, d.text),
+            texts,
+            ground=True,
+            policy=MergePolicy.ALIASES,
+        ),
+    )
     configurations = {
-        "pipeline (v2 prompt, grounding, alias merging)": (True, MergePolicy.ALIASES),
-        "  without grounding": (False, MergePolicy.ALIASES),
-        "  merging by label only": (True, MergePolicy.LABEL),
-        "  without merging": (True, MergePolicy.NONE),
-        "  v2 prompt alone (no grounding, no merging)": (False, MergePolicy.NONE),
+        "pipeline (v2 prompt, grounding, alias merging)": (True, True, MergePolicy.ALIASES),
+        "  grounding quotes only (concepts kept)": (True, False, MergePolicy.ALIASES),
+        "  without grounding": (False, False, MergePolicy.ALIASES),
+        "  merging by label only": (True, True, MergePolicy.LABEL),
+        "  without merging": (True, True, MergePolicy.NONE),
+        "  v2 prompt alone (no grounding, no merging)": (False, False, MergePolicy.NONE),
     }
-    for name, (ground, policy) in configurations.items():
+    for name, (ground, concepts, policy) in configurations.items():
         add(
             name,
             both,
-            lambda d, g=ground, p=policy: pipeline_candidate(
-                pipeline[d.stem], texts, ground=g, policy=p
+            lambda d, g=ground, c=concepts, p=policy: pipeline_candidate(
+                pipeline[d.stem], texts, ground=g, policy=p, ground_concepts=c
             ),
         )
     gleaned = [d for d in both if d.stem in gleaning]
@@ -530,16 +564,20 @@ def main() -> None:
 
     all_docs, vocab, _ = import_redocred(args.data)
     docs = random.Random(args.seed).sample(all_docs, min(args.sample, len(all_docs)))
-    settings = benchmark_target(args.base_url, args.model, args.provider)
-    if not args.score_only:
+    if args.score_only:  # no server needed (nor started)
+        model = args.model or DEFAULT_ENDPOINT.model
+        provider = args.provider if args.base_url else DEFAULT_ENDPOINT.provider
+    else:
+        settings = benchmark_target(args.base_url, args.model, args.provider)
         run_arms(docs, vocab, settings, args)
+        model, provider = settings.model, settings.provider
     rows = score_all(docs, args)
     meta = {
         "sample": args.sample,
         "seed": args.seed,
         "scored": rows[0]["documents"] if rows else 0,
-        "model": settings.model,
-        "provider": settings.provider,
+        "model": model,
+        "provider": provider,
         "vocabulary": vocab.name,
     }
     (RESULTS / "redocred_quality.json").write_text(

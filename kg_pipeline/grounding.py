@@ -76,7 +76,7 @@ from pydantic import BaseModel, Field
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Indel
 
-from kg_pipeline.schema import Extraction, Instance
+from kg_pipeline.schema import Concept, Extraction, Instance
 
 DEFAULT_THRESHOLD = 0.85
 MIN_FUZZY_LENGTH = 3  # folded characters
@@ -87,6 +87,7 @@ MAX_DROPPED_QUOTES = 20
 
 # The longest quote ``Instance`` validates: the limit a stored record is read back under.
 MAX_GROUNDED_QUOTE_LENGTH: int = Instance.model_json_schema()["properties"]["quote"]["maxLength"]
+MAX_GROUNDED_LABEL_LENGTH: int = Concept.model_json_schema()["properties"]["label"]["maxLength"]
 
 _MARKS = str.maketrans(
     {
@@ -327,6 +328,11 @@ class GroundingSummary(BaseModel):
     dropped: int = 0  # no span reached the threshold
     duplicates: int = 0  # same concept and span as an instance kept before it
     dropped_quotes: list[str] = Field(default_factory=list)  # the first MAX_DROPPED_QUOTES
+    # Concepts (with ``concepts=True``): labels replaced by the source text they match, and
+    # concepts with no support in the text at all (no grounded quote, label not found) dropped.
+    labels_repaired: int = 0
+    concepts_dropped: int = 0
+    dropped_labels: list[str] = Field(default_factory=list)  # the first MAX_DROPPED_QUOTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,9 +353,20 @@ def _truncated_end(text: str, start: int, end: int, limit: int) -> int:
 
 
 def ground_extraction(
-    extraction: Extraction, text: str, threshold: float = DEFAULT_THRESHOLD
+    extraction: Extraction,
+    text: str,
+    threshold: float = DEFAULT_THRESHOLD,
+    *,
+    concepts: bool = True,
 ) -> GroundedExtraction:
-    """A copy of ``extraction`` whose quotes are exact source text; unfound instances dropped."""
+    """A copy of ``extraction`` whose quotes are exact source text; unfound instances dropped.
+
+    With ``concepts``, each concept's label is grounded the same way: a label found in the text
+    becomes the text's spelling of it ("Impropriety" for a model's "impropriety", the source's
+    casing), so scoring and merging see the name as written; a concept whose label is not in the
+    text and none of whose quotes grounded has nothing in the text behind it (a small model's
+    misread year, "2083" for "1983") and is dropped with its relationships.
+    """
     source = FoldedText.of(text)
     summary = GroundingSummary()
     kept: list[Instance] = []
@@ -374,4 +391,27 @@ def ground_extraction(
             summary.repaired += 1
         kept.append(Instance(concept_id=instance.concept_id, quote=quote))
         summary.offsets.append((span.start, end))
-    return GroundedExtraction(extraction.model_copy(update={"instances": kept}), summary)
+    if not concepts:
+        return GroundedExtraction(extraction.model_copy(update={"instances": kept}), summary)
+    quoted = {i.concept_id for i in kept}
+    kept_concepts = []
+    for concept in extraction.concepts:
+        span = ground_quote_in(concept.label, source, threshold)
+        if span is None:
+            if concept.concept_id not in quoted:
+                summary.concepts_dropped += 1
+                if len(summary.dropped_labels) < MAX_DROPPED_QUOTES:
+                    summary.dropped_labels.append(concept.label)
+                continue
+        else:
+            label = text[span.start : span.end]
+            if label != concept.label and len(label) <= MAX_GROUNDED_LABEL_LENGTH:
+                concept = concept.model_copy(update={"label": label})
+                summary.labels_repaired += 1
+        kept_concepts.append(concept)
+    ids = {c.concept_id for c in kept_concepts}
+    relationships = [
+        r for r in extraction.relationships if r.from_concept_id in ids and r.to_concept_id in ids
+    ]
+    update = {"instances": kept, "concepts": kept_concepts, "relationships": relationships}
+    return GroundedExtraction(extraction.model_copy(update=update), summary)

@@ -193,8 +193,40 @@ def test_grounded_extraction_carries_source_quotes_offsets_and_counts() -> None:
     summary = grounded.summary
     assert (summary.exact, summary.repaired, summary.dropped, summary.duplicates) == (1, 2, 1, 0)
     assert summary.dropped_quotes == ["The tower was finished in the year 1889"]
-    assert grounded.extraction.concepts == extraction().concepts
+    # Labels take the source's spelling of the name ("Eiffel  Tower" has two spaces there).
+    assert [c.label for c in grounded.extraction.concepts] == ["Eiffel  Tower", "Pierre Curie"]
+    assert grounded.summary.labels_repaired == 1
     assert grounded.extraction.relationships == extraction().relationships
+
+
+def test_concepts_are_left_alone_when_only_quotes_are_grounded() -> None:
+    grounded = ground_extraction(extraction(("c1", "Eiffel  Tower")), TEXT, concepts=False)
+    assert grounded.extraction.concepts == extraction().concepts
+    assert grounded.summary.labels_repaired == grounded.summary.concepts_dropped == 0
+
+
+def test_a_concept_with_nothing_in_the_text_behind_it_is_dropped_with_its_relationships() -> None:
+    answer = extraction(("c1", "Eiffel  Tower")).model_copy(
+        update={
+            "concepts": [
+                Concept(concept_id="c1", label="Eiffel Tower", description=""),
+                Concept(concept_id="c2", label="Marie Curie", description=""),  # not in TEXT
+            ]
+        }
+    )
+    grounded = ground_extraction(answer, TEXT)
+    assert [c.concept_id for c in grounded.extraction.concepts] == ["c1"]
+    assert grounded.extraction.relationships == []  # it pointed from c2
+    assert grounded.summary.concepts_dropped == 1
+    assert grounded.summary.dropped_labels == ["Marie Curie"]
+
+
+def test_a_concept_whose_label_is_not_verbatim_stays_when_a_quote_grounds_it() -> None:
+    answer = extraction(("c2", "Pierre Curie won the Nobel Prize in 1903")).model_copy(
+        update={"concepts": [Concept(concept_id="c2", label="physicist P. Curie", description="")]}
+    )
+    grounded = ground_extraction(answer, TEXT)
+    assert [c.label for c in grounded.extraction.concepts] == ["physicist P. Curie"]
 
 
 def test_same_concept_grounded_to_the_same_span_is_kept_once() -> None:
