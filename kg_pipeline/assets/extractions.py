@@ -17,6 +17,7 @@ from kg_pipeline.assets.analytics import record_extraction_analytics
 from kg_pipeline.chunking import Chunk
 from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus, extract_chunks
 from kg_pipeline.model_status import endpoint_status, observe_status
+from kg_pipeline.pools import EndpointPools, endpoint_pools
 from kg_pipeline.prompts import PROMPT_VERSION
 from kg_pipeline.providers import EndpointSettings, ExtractionProvider, create_provider
 from kg_pipeline.providers.fallback import FallbackProvider
@@ -31,8 +32,11 @@ from kg_pipeline.store.live import LiveProvider, Switch
 from kg_pipeline.store.routing import load_router
 from kg_pipeline.vocabulary import Vocabulary, resolve_vocabulary
 
-# Every model shares this pool: with the default limit of 1 (dagster.yaml), two runs never drive
-# model servers at once on a single-machine deployment. Per-GPU pools come with the fleet.
+# How many model-driving steps (extractions, the serving benchmark) run at once, instance-wide:
+# with the default limit of 1 (dagster.yaml) a benchmark never measures a server an extraction
+# is also using. Each request besides holds a slot of its server's own pool (kg_pipeline/pools.py),
+# so raising this limit lets models on different GPUs work side by side without any GPU taking
+# more requests than its slots.
 MODEL_POOL = "model_endpoints"
 
 # Extraction runs inside assets (the benchmark) and inside the ingest op (`kg ingest`).
@@ -112,20 +116,29 @@ def provider_stack(
     fallback: ModelEndpoint | None,
     cache: sa.Engine | None,
     replicas: list[tuple[EndpointSettings, int]] | None = None,
+    pools: EndpointPools | None = None,
 ) -> ExtractionProvider:
     """Retries around each server of the model (several: a fleet, least busy first), then the
     fallback endpoint, then the response cache: with the cache outermost, chunks answered before
     (same model, prompt, sampling) cost no model call, so a re-run of unchanged chunks is free
-    and a run killed half-way resumes."""
+    and a run killed half-way resumes.
+
+    With ``pools``, each call to a server first takes a slot of that server's pool, whose limit
+    is set here from the server's slots; inside the retries, so a backoff holds no slot."""
+
+    def server(settings: EndpointSettings, slots: int) -> ExtractionProvider:
+        provider = create_provider(settings)
+        return ResilientProvider(pools.wrap(provider, slots) if pools else provider)
+
     provider: ExtractionProvider
     if replicas and len(replicas) > 1:
-        provider = FleetProvider(
-            [(ResilientProvider(create_provider(s)), slots) for s, slots in replicas]
-        )
+        provider = FleetProvider([(server(s, slots), slots) for s, slots in replicas])
     else:
-        provider = ResilientProvider(endpoint.create_provider())
+        provider = server(endpoint.settings, endpoint.max_concurrent_requests)
     if fallback is not None:
-        provider = FallbackProvider(provider, ResilientProvider(fallback.create_provider()))
+        provider = FallbackProvider(
+            provider, server(fallback.settings, fallback.max_concurrent_requests)
+        )
     if cache is not None:
         provider = CachedProvider(provider, cache)
     return provider
@@ -173,13 +186,14 @@ def run_extraction(
     its routing decision."""
     store = registry.store()
     cache = store.engine if use_cache else None
+    pools = endpoint_pools(context)
 
     def build(config: ModelConfig) -> ExtractionProvider:
         endpoint = ModelEndpoint.from_config(config)
         endpoint.ensure_server(context.log)
         fallback_name = config.options.fallback_endpoint
         fallback = registry.endpoint(fallback_name) if fallback_name else None
-        return provider_stack(endpoint, fallback, cache, config.replica_settings())
+        return provider_stack(endpoint, fallback, cache, config.replica_settings(), pools)
 
     def announce(switch: Switch) -> None:
         metrics.observe_switch(switch.name, switch.model)
@@ -226,7 +240,8 @@ def run_endpoint_extraction(
     """Extract every chunk with one fixed endpoint (the cloud baseline, which is not a
     registered model)."""
     endpoint.ensure_server(context.log)
-    provider = provider_stack(endpoint, None, create_engine() if use_cache else None)
+    cache = create_engine() if use_cache else None
+    provider = provider_stack(endpoint, None, cache, pools=endpoint_pools(context))
     return _extract(context, lambda: provider, lambda: [provider], chunks, vocabulary)
 
 
