@@ -16,12 +16,14 @@ from typing import Any, NoReturn
 
 import click
 import dagster as dg
+from pydantic import ValidationError
 
 from kg_pipeline.chunking import chunk_document
 from kg_pipeline.documents import load_corpus
 from kg_pipeline.extraction import extract_chunk
 from kg_pipeline.local_server import DEFAULT_PORT
 from kg_pipeline.model_status import endpoint_status, status_lines, switch
+from kg_pipeline.prompts import PROMPT_VERSIONS
 from kg_pipeline.providers import ProviderError, create_provider
 from kg_pipeline.providers.base import EndpointSettings, ThinkingMode
 from kg_pipeline.registry import ensure_registered, sync_partitions
@@ -164,6 +166,17 @@ def _replica(text: str) -> dict[str, Any]:
     help="Another server of the same model (repeat; replaces the list). Chunks go to the least "
     "busy server.",
 )
+@click.option(
+    "--prompt-version",
+    type=click.Choice(PROMPT_VERSIONS),
+    help="Extraction prompt (kg-extract-v2: for small models).",
+)
+@click.option(
+    "--ground-quotes/--no-ground-quotes",
+    default=None,
+    help="Replace quotes by the source text they match; drop what is not in the text (on).",
+)
+@click.option("--gleaning", type=int, help="Extra passes asking for what was missed (0-3, 0).")
 @click.option("--activate/--no-activate", default=True, show_default=True)
 @click.option("--skip-check", is_flag=True, help="Store without asking the server.")
 def set_command(
@@ -176,6 +189,9 @@ def set_command(
     keep_alive: str | None,
     timeout_seconds: float | None,
     replicas: tuple[str, ...],
+    prompt_version: str | None,
+    ground_quotes: bool | None,
+    gleaning: int | None,
     **columns: Any,
 ) -> None:
     """Register a model, or change a registered one (only the options given change)."""
@@ -208,11 +224,21 @@ def set_command(
     values["active"] = activate or bool(existing and existing.active)
     options = dict(values.get("options") or {})
     key_env = api_key_env or (None if existing else DEFAULT_KEY_ENV.get(values["provider"]))
-    extra = {"api_key_env": key_env, "keep_alive": keep_alive, "timeout_seconds": timeout_seconds}
+    extra = {
+        "api_key_env": key_env,
+        "keep_alive": keep_alive,
+        "timeout_seconds": timeout_seconds,
+        "prompt_version": prompt_version,
+        "ground_quotes": ground_quotes,
+        "gleaning": gleaning,
+    }
     options |= {k: v for k, v in extra.items() if v is not None}
     if replicas:
         options["replicas"] = [_replica(text) for text in replicas]
-    values["options"] = ModelOptions.model_validate(options).model_dump()
+    try:
+        values["options"] = ModelOptions.model_validate(options).model_dump()
+    except ValidationError as exc:
+        fail(f"invalid option: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
     try:
         config = parse_config(values)
     except ConfigError as exc:

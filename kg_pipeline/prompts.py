@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal, get_args
 
 from kg_pipeline.schema import (
     Concept,
@@ -26,7 +26,8 @@ from kg_pipeline.vocabulary import BASE_VOCABULARY, Vocabulary
 PROMPT_VERSION = "kg-extract-v1"
 # For small models (see ``build_messages_v2``); compared with v1 in benchmarks/redocred_quality.py.
 PROMPT_V2 = "kg-extract-v2"
-PROMPT_VERSIONS = (PROMPT_VERSION, PROMPT_V2)
+PromptVersion = Literal["kg-extract-v1", "kg-extract-v2"]
+PROMPT_VERSIONS: tuple[str, ...] = get_args(PromptVersion)
 USER_PREFIX = "Text to analyze:\n"
 
 _EXAMPLE_TEXT = (

@@ -15,10 +15,15 @@ from pydantic import Field
 from kg_pipeline import metrics
 from kg_pipeline.assets.analytics import record_extraction_analytics
 from kg_pipeline.chunking import Chunk
-from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus, extract_chunks
+from kg_pipeline.extraction import (
+    DEFAULT_OPTIONS,
+    ChunkExtraction,
+    ExtractionOptions,
+    ExtractionStatus,
+    extract_chunks,
+)
 from kg_pipeline.model_status import endpoint_status, observe_status
 from kg_pipeline.pools import EndpointPools, endpoint_pools
-from kg_pipeline.prompts import PROMPT_VERSION
 from kg_pipeline.providers import EndpointSettings, ExtractionProvider, create_provider
 from kg_pipeline.providers.fallback import FallbackProvider
 from kg_pipeline.providers.fleet import FleetProvider
@@ -151,11 +156,17 @@ def _extract(
     chunks: list[Chunk],
     vocabulary: Vocabulary,
     route: Router | None = None,
+    options: ExtractionOptions = DEFAULT_OPTIONS,
 ) -> list[ChunkExtraction]:
     async def run() -> list[ChunkExtraction]:
         try:
             return await extract_chunks(
-                current, chunks, vocabulary, on_done=_progress_logger(context), route=route
+                current,
+                chunks,
+                vocabulary,
+                on_done=_progress_logger(context),
+                route=route,
+                options=options,
             )
         finally:
             for provider in built():
@@ -167,6 +178,22 @@ def _extract(
         hits, misses = sum(c.hits for c in caches), sum(c.misses for c in caches)
         context.log.info(f"response cache: {hits} hits, {misses} misses")
     return records
+
+
+def _grounding_totals(records: list[ChunkExtraction]) -> dict[str, int]:
+    grounded = [r.grounding for r in records if r.grounding is not None]
+    fields = ("exact", "repaired", "dropped", "duplicates", "labels_repaired", "concepts_dropped")
+    return {name: sum(getattr(g, name) for g in grounded) for name in fields}
+
+
+def extraction_options(config: ModelConfig) -> ExtractionOptions:
+    """The extraction step's switches as the model's configuration sets them. They hold for the
+    whole run: a run's records are comparable only if one prompt version produced them all."""
+    return ExtractionOptions(
+        prompt_version=config.options.prompt_version,
+        ground_quotes=config.options.ground_quotes,
+        gleaning=config.options.gleaning,
+    )
 
 
 def run_extraction(
@@ -202,12 +229,20 @@ def run_extraction(
             f"version {switch.version})"
         )
 
+    try:
+        options = extraction_options(store.get(name) if name else store.active())
+    except ConfigError as exc:
+        raise dg.Failure(str(exc)) from exc
+    context.log.info(
+        f"extraction options: prompt {options.prompt_version}, quote grounding "
+        f"{'on' if options.ground_quotes else 'off'}, gleaning passes {options.gleaning}"
+    )
     if routed:
         try:
             router = load_router(store, build, default=name)
         except ConfigError as exc:
             raise dg.Failure(str(exc)) from exc
-        records = _extract(context, None, lambda: router.built, chunks, vocabulary, router)
+        records = _extract(context, None, lambda: router.built, chunks, vocabulary, router, options)
         rules = Counter(r.routing.rule_name or "default" for r in records if r.routing)
         context.log.info(f"routing: {dict(rules)}")
         return records
@@ -224,7 +259,9 @@ def run_extraction(
         else None
     )
     try:
-        return _extract(context, live.current, lambda: live.built, chunks, vocabulary)
+        return _extract(
+            context, live.current, lambda: live.built, chunks, vocabulary, options=options
+        )
     finally:
         if probes is not None:
             probes.set()
@@ -297,7 +334,7 @@ def build_extractions_asset(models: dg.PartitionsDefinition) -> dg.AssetsDefinit
         selected = chunks[: config.max_chunks] if config.max_chunks else chunks
         context.log.info(
             f"extracting {len(selected)} chunks with {endpoint.model} at {endpoint.base_url} "
-            f"({endpoint.max_concurrent_requests} in flight, prompt {PROMPT_VERSION})"
+            f"({endpoint.max_concurrent_requests} in flight)"
         )
         records = run_extraction(
             context,
@@ -342,7 +379,9 @@ def build_extractions_asset(models: dg.PartitionsDefinition) -> dg.AssetsDefinit
                 "seconds_per_chunk_mean": sum(seconds) / len(seconds) if seconds else 0.0,
                 "output_tokens_total": sum(tokens),
                 "model": ", ".join(sorted({r.model for r in records})) or endpoint.model,
-                "prompt_version": PROMPT_VERSION,
+                "prompt_version": ", ".join(sorted({r.prompt_version for r in records})),
+                "grounding": dg.MetadataValue.json(_grounding_totals(records)),
+                "gleaning_calls": sum(len(r.gleaning) for r in records),
                 "vocabulary": vocabulary.name,
                 "records_file": dg.MetadataValue.path(str(out)),
                 "records": dg.MetadataValue.md(_records_table(records)),
