@@ -202,16 +202,28 @@ class OpenAICompatibleProvider:
         return ModelAction("skipped", "not supported: the server keeps its model loaded")
 
     async def preload(self, model: str, keep_alive: str | None = None) -> ModelAction:
-        """Nothing to load: the server loaded its model when it started. What can be checked is
-        that it serves this one (a completion would only cost a request). ``keep_alive`` has no
-        meaning here."""
+        """A server with one model loaded it when it started: it is only checked to serve this
+        one. A server listing several loads the one a request names, in place of the last
+        (llama-cpp-python with a ``--config_file`` of models, llama.cpp's router): a one-token
+        request makes it load now, so the first chunk does not pay the load. Not sent to a
+        one-model server: it would evict the cached prompt prefix of the next chunk, which on a
+        CPU costs more than the request. ``keep_alive`` has no meaning here."""
         served = await self.list_models()
         if model not in served:
             raise ProviderUnavailable(
                 f"{self.settings.base_url} does not serve {model!r} (it serves: "
                 f"{', '.join(served) or 'nothing'}); restart it with that model"
             )
-        return ModelAction("skipped", "already loaded: the server loads its model at start")
+        if len(served) == 1:
+            return ModelAction("skipped", "already loaded: the server loads its model at start")
+        payload = {
+            "model": model,
+            "messages": [{"role": "user", "content": "ok"}],
+            "max_tokens": 1,
+            "temperature": 0,
+        }
+        await request_json(self._client, "POST", "/v1/chat/completions", payload)
+        return ModelAction("done", "loaded by a one-token request: the server loads on demand")
 
     async def aclose(self) -> None:
         await self._client.aclose()

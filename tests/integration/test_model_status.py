@@ -20,7 +20,7 @@ from kg_pipeline.providers import EndpointSettings, OllamaProvider, OpenAICompat
 from kg_pipeline.providers.base import ProviderUnavailable
 from kg_pipeline.providers.openai_compatible import kv_cache_usage
 from kg_pipeline.store.config import ModelConfig
-from tests.stand_in_server import Reply, StandInServer
+from tests.stand_in_server import Reply, StandInServer, chat_completion
 
 GIB = 1024**3
 # /api/ps as Ollama answers it (docs.ollama.com/api/ps): qwen3 mostly in VRAM, an embedding model
@@ -309,3 +309,23 @@ def test_status_becomes_one_observation_of_extractions_per_model(ollama: StandIn
     assert "| qwen3:8b | 6.0 GiB | 5.0 GiB | 2026-03-01 12:10 UTC |" in str(
         loaded.metadata["servers"].value
     )
+
+
+def test_preload_on_a_server_of_several_models_loads_the_new_one_with_one_token() -> None:
+    models = Reply(body={"object": "list", "data": [{"id": "small-a"}, {"id": "small-b"}]})
+    with StandInServer() as server:
+        server.reply("GET", "/v1/models", models)
+        server.reply("POST", "/v1/chat/completions", chat_completion("o"))
+
+        async def run() -> Any:
+            provider = OpenAICompatibleProvider(settings(server.base_url, "llamacpp"))
+            try:
+                return await provider.preload("small-b")
+            finally:
+                await provider.aclose()
+
+        action = asyncio.run(run())
+        completions = [r.body for r in server.requests if r.path == "/v1/chat/completions"]
+    assert action.outcome == "done"
+    assert len(completions) == 1
+    assert completions[0]["model"] == "small-b" and completions[0]["max_tokens"] == 1
