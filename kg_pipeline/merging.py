@@ -221,21 +221,26 @@ def merge_document(
     return merged
 
 
+def _renumbered(merged: MergedDocument) -> list[Concept]:
+    """The merged concepts under their merged ids (``model_construct``: validated already)."""
+    return [
+        Concept.model_construct(
+            concept_id=merged_id,
+            label=c.label,
+            description=c.description,
+            search_terms=c.search_terms,
+        )
+        for c, merged_id in zip(merged.concepts, merged.concept_ids, strict=True)
+    ]
+
+
 def merge_extractions(
     extractions: Sequence[Extraction], policy: MergePolicy = MergePolicy.ALIASES
 ) -> Reference:
     """The merge as a full Reference (e.g. a recorded model baseline)."""
     merged = merge_document(extractions, policy=policy)
     return Reference(
-        concepts=[
-            Concept.model_construct(
-                concept_id=merged_id,
-                label=c.label,
-                description=c.description,
-                search_terms=c.search_terms,
-            )
-            for c, merged_id in zip(merged.concepts, merged.concept_ids, strict=True)
-        ],
+        concepts=_renumbered(merged),
         instances=[Instance(concept_id=cid, quote=quote) for cid, quote in merged.quotes],
         relationships=[
             ReferenceRelationship.model_construct(
@@ -257,15 +262,7 @@ def merge_as_extraction(extractions: Sequence[Extraction]) -> Extraction:
     ``model_construct``: together they may hold more items than one answer may."""
     merged = merge_document(extractions)
     return Extraction.model_construct(
-        concepts=[
-            Concept.model_construct(
-                concept_id=merged_id,
-                label=c.label,
-                description=c.description,
-                search_terms=c.search_terms,
-            )
-            for c, merged_id in zip(merged.concepts, merged.concept_ids, strict=True)
-        ],
+        concepts=_renumbered(merged),
         instances=[Instance.model_construct(concept_id=c, quote=q) for c, q in merged.quotes],
         relationships=[
             Relationship.model_construct(

@@ -112,3 +112,29 @@ def chat_completion(
 EMPTY_EXTRACTION = chat_completion(
     json.dumps({"concepts": [], "instances": [], "relationships": []})
 )
+
+
+def extraction_body(
+    concepts: list[tuple[str, str]],
+    instances: list[tuple[str, str]],
+    relationships: list[tuple[str, str, str]],
+) -> dict[str, Any]:
+    """An extraction answer: (id, label) concepts, (id, quote) instances, (head, tail, type)
+    outward relationships at confidence 0.9."""
+    return {
+        "concepts": [
+            {"concept_id": c, "label": label, "description": "", "search_terms": []}
+            for c, label in concepts
+        ],
+        "instances": [{"concept_id": c, "quote": q} for c, q in instances],
+        "relationships": [
+            {
+                "from_concept_id": head,
+                "to_concept_id": tail,
+                "relationship_type": rel_type,
+                "confidence": 0.9,
+                "direction_semantics": "outward",
+            }
+            for head, tail, rel_type in relationships
+        ],
+    }

@@ -11,35 +11,19 @@ from kg_pipeline.extraction import ChunkExtraction, ExtractionOptions, extract_c
 from kg_pipeline.prompts import GLEANING_REQUEST, PROMPT_V2
 from kg_pipeline.providers import create_provider
 from kg_pipeline.vocabulary import named_vocabulary
-from tests.stand_in_server import Reply, StandInServer, chat_completion
+from tests.stand_in_server import Reply, StandInServer, chat_completion, extraction_body
 
 COMPLETIONS = "/v1/chat/completions"
 TEXT = "Ada Lovelace was born in London. She worked with Charles Babbage."
 CHUNK = chunk_document("d", TEXT)[0]
 
 
-def answer(concepts: list[tuple[str, str]], quotes: list[tuple[str, str]], rels: list) -> Reply:
-    return chat_completion(
-        json.dumps(
-            {
-                "concepts": [
-                    {"concept_id": c, "label": label, "description": "", "search_terms": []}
-                    for c, label in concepts
-                ],
-                "instances": [{"concept_id": c, "quote": q} for c, q in quotes],
-                "relationships": [
-                    {
-                        "from_concept_id": h,
-                        "to_concept_id": t,
-                        "relationship_type": r,
-                        "confidence": 0.9,
-                        "direction_semantics": "outward",
-                    }
-                    for h, t, r in rels
-                ],
-            }
-        )
-    )
+def answer(
+    concepts: list[tuple[str, str]],
+    quotes: list[tuple[str, str]],
+    rels: list[tuple[str, str, str]],
+) -> Reply:
+    return chat_completion(json.dumps(extraction_body(concepts, quotes, rels)))
 
 
 FIRST = answer(

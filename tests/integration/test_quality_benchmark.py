@@ -13,7 +13,7 @@ from kg_pipeline.importers.common import ImportedDocument
 from kg_pipeline.merging import MergePolicy
 from kg_pipeline.reference import Reference, ReferenceRelationship
 from kg_pipeline.schema import Concept, Instance
-from tests.stand_in_server import StandInServer, chat_completion
+from tests.stand_in_server import StandInServer, chat_completion, extraction_body
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
@@ -67,23 +67,9 @@ DOC = ImportedDocument(
 
 
 def answer(labels: list[str], quotes: list[str], rels: list[tuple[str, str, str]]) -> dict:
-    return {
-        "concepts": [
-            {"concept_id": f"c{i + 1}", "label": label, "description": "", "search_terms": []}
-            for i, label in enumerate(labels)
-        ],
-        "instances": [{"concept_id": f"c{i + 1}", "quote": q} for i, q in enumerate(quotes)],
-        "relationships": [
-            {
-                "from_concept_id": h,
-                "to_concept_id": t,
-                "relationship_type": r,
-                "confidence": 0.9,
-                "direction_semantics": "outward",
-            }
-            for h, t, r in rels
-        ],
-    }
+    ids = [f"c{n}" for n in range(1, max(len(labels), len(quotes)) + 1)]
+    concepts = [(ids[n], label) for n, label in enumerate(labels)]
+    return extraction_body(concepts, [(ids[n], q) for n, q in enumerate(quotes)], rels)
 
 
 def test_the_naive_script_sends_one_constrained_call_at_temperature_zero() -> None:
