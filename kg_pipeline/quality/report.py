@@ -30,6 +30,7 @@ from kg_pipeline.quality.relationships import (
     EMPTY_RELATIONSHIP_SCORE,
     RelationshipScore,
     TypeField,
+    score_pairs,
     score_relationships,
 )
 from kg_pipeline.vocabulary import Vocabulary
@@ -70,6 +71,8 @@ class DocumentScore(BaseModel):
     valid_chunks: int
     concepts: dict[MatchLevel, PRF]
     relationships: RelationshipScore
+    # Entity pairs related at all, whatever the type (reports written before it read as empty).
+    pairs: PRF = PRF(0, 0, 0)
     quotes: QuoteScore
     hallucinations: HallucinationCounts
     # Which models extracted the document's chunks: one, unless the run was routed or switched.
@@ -120,6 +123,12 @@ class QualityReport(BaseModel):
         for doc in self.documents:
             if category is None or doc.category == category:
                 total = total + doc.relationships
+        return total
+
+    def pairs(self) -> PRF:
+        total = PRF(0, 0, 0)
+        for doc in self.documents:
+            total = total + doc.pairs
         return total
 
     @property
@@ -250,6 +259,7 @@ def build_quality_report(
                 relationships=score_relationships(
                     candidate.relationships, reference.relationships, concept_map, type_field
                 ),
+                pairs=score_pairs(candidate.relationships, reference.relationships, concept_map),
                 quotes=quotes,
                 hallucinations=hallucinations,
                 models=sorted({r.model for r in doc_records}),
@@ -290,6 +300,7 @@ def _rate(part: int, whole: int) -> str:
 
 def render_markdown(report: QualityReport) -> str:
     v, rel, q, h = report.validity, report.relationships(), report.quotes, report.hallucinations
+    pairs = report.pairs()
     lines = [
         f"### {report.model} ({report.endpoint})",
         "",
@@ -315,6 +326,9 @@ def render_markdown(report: QualityReport) -> str:
         f"{_fmt(rel.prf.f1)} |",
         f"| relationship-type accuracy | {_fmt(rel.type_accuracy)} "
         f"({rel.type_matches}/{rel.endpoint_matches} endpoint matches) |",
+        f"| entity-pair P / R / F1 (any type) | {_fmt(pairs.precision)} / "
+        f"{_fmt(pairs.recall)} / {_fmt(pairs.f1)} |",
+        f"| relationships reversed (ends matched backwards) | {rel.reversed} |",
         f"| confidence calibration error (ECE, 10 bins) | "
         f"{_fmt(expected_calibration_error(rel.outcomes))} |",
         f"| quotes verbatim / normalised / error rate | {_fmt(q.precision)} / "
@@ -387,6 +401,7 @@ def summary_metrics(report: QualityReport) -> Mapping[str, float]:
     out = {
         "schema_valid_rate": report.schema_valid_rate,
         "relationship_f1": rel.prf.f1,
+        "pair_f1": report.pairs().f1,
         "relationship_type_accuracy": rel.type_accuracy if rel.type_accuracy is not None else 0.0,
         "quote_precision": report.quotes.precision or 0.0,
         "quote_error_rate": report.quotes.error_rate or 0.0,

@@ -141,6 +141,8 @@ def test_report_scores_concepts_relationships_quotes_and_validity_by_hand() -> N
     # Relationships: flour->starter ENABLES matches; oven->bread has no reference: P 1/2, R 1/1.
     assert report.relationships().prf == PRF(1, 2, 1)
     assert report.relationships().type_accuracy == 1.0
+    # Pairs: (flour, starter) is a reference pair, (oven, bread) is not: P 1/2, R 1/1.
+    assert report.pairs() == PRF(1, 2, 1)
     # Quotes: "The oven" verbatim, "fresh bread" nowhere: precision 0.5, error rate 0.5.
     assert (report.quotes.precision, report.quotes.error_rate) == (0.5, 0.5)
     # Hallucination: flour and starter have no instance (2 of 4 concepts).
@@ -151,6 +153,7 @@ def test_report_scores_concepts_relationships_quotes_and_validity_by_hand() -> N
     markdown = render_markdown(report)
     assert "| concept P / R / F1 (exact, micro) | 0.750 / 1.000 / 0.857" in markdown
     assert "| parsed / repaired / truncated / failed | 2 / 1 / 1 / 2 |" in markdown
+    assert "| entity-pair P / R / F1 (any type) | 0.500 / 1.000 / 0.667 |" in markdown
     assert "Measured against: curated references (1 documents" in markdown
 
 
