@@ -29,7 +29,14 @@ import numpy as np
 
 from kg_pipeline.quality.normalise import normalise_label
 from kg_pipeline.reference import Reference, ReferenceRelationship
-from kg_pipeline.schema import Concept, DirectionSemantics, Extraction, Instance, Relationship
+from kg_pipeline.schema import (
+    CEILING,
+    Concept,
+    DirectionSemantics,
+    Extraction,
+    Instance,
+    Relationship,
+)
 
 # Labels this close in embedding space are taken as one concept. Set high: a wrong merge loses a
 # concept and its relationships, while a missed one only leaves a duplicate.
@@ -259,10 +266,16 @@ def merge_extractions(
 
 def merge_as_extraction(extractions: Sequence[Extraction]) -> Extraction:
     """Several answers about one text (a first pass and its gleaning) as one answer. Built with
-    ``model_construct``: together they may hold more items than one answer may."""
+    ``model_construct``: together they may hold more items than one answer may, but no more
+    than validation accepts (``CEILING``, which a stored record is read back under): at most
+    four passes fit it item for item, and merged search terms are cut to its limit."""
     merged = merge_document(extractions)
+    concepts = [
+        c.model_copy(update={"search_terms": c.search_terms[: CEILING.max_search_terms]})
+        for c in _renumbered(merged)
+    ]
     return Extraction.model_construct(
-        concepts=_renumbered(merged),
+        concepts=concepts,
         instances=[Instance.model_construct(concept_id=c, quote=q) for c, q in merged.quotes],
         relationships=[
             Relationship.model_construct(

@@ -48,11 +48,13 @@ DEFAULT_BOUNDS = SchemaBounds()
 # Validation accepts up to these (the pydantic model's limits); each prompt version's decoding
 # schema asks for no more than its own bounds, which lie within them. Keeping the two apart lets a
 # prompt ask for more items and shorter strings without rejecting answers to the other.
+# Sized for a first pass and three gleaning passes merged into one record (4 x 16 items), which
+# must read back from storage: records are validated when loaded.
 CEILING = SchemaBounds(
-    max_concepts=24,
-    max_instances=32,
-    max_relationships=24,
-    max_search_terms=8,
+    max_concepts=64,
+    max_instances=80,
+    max_relationships=64,
+    max_search_terms=16,
 )
 _B = CEILING
 

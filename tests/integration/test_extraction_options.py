@@ -112,3 +112,21 @@ def test_a_failed_gleaning_pass_keeps_the_first_answer_and_says_why() -> None:
     assert record.status.value == "valid" and record.extraction is not None
     assert [c.label for c in record.extraction.concepts] == ["Ada Lovelace", "London"]
     assert record.gleaning_error is not None and "500" in record.gleaning_error
+
+
+def test_a_record_merged_from_gleaning_passes_reads_back_from_its_json() -> None:
+    # Four passes of 16 different concepts each: 64 in the merged record.
+    passes = []
+    for p in range(4):
+        ids = [f"c{n}" for n in range(1, 17)]
+        concepts = [(c, f"Person {p}-{n}") for n, c in enumerate(ids)]
+        passes.append(
+            answer(concepts, [(c, "Ada Lovelace") for c in ids], [("c1", "c2", "SIBLING")])
+        )
+    with StandInServer() as server:
+        server.reply("POST", COMPLETIONS, *passes)
+        record = run(
+            server, ExtractionOptions(prompt_version=PROMPT_V2, ground_quotes=False, gleaning=3)
+        )
+    assert record.extraction is not None and len(record.extraction.concepts) == 64
+    assert ChunkExtraction.model_validate_json(record.model_dump_json()) == record
