@@ -1,7 +1,7 @@
 """The pipeline against the naive script (benchmarks/naive_extract.py) on Re-DocRED dev.
 
     .venv/bin/python benchmarks/redocred_quality.py [--sample 50] [--seed 0] [--glean-docs 10]
-        [--v1-docs 0] [--data ../shared/datasets/redocred/dev_revised.json]
+        [--v1-docs 0] [--v3-docs 0] [--data ../shared/datasets/redocred/dev_revised.json]
         [--base-url URL --model M --provider P] [--score-only]
 
 Same model, server and documents for every arm; without --base-url the embedded llama.cpp model is
@@ -15,7 +15,8 @@ grounding, each merge policy) is scored from the same answers:
   grounding and alias merging; ablations drop one switch each.
 - gleaning: one more call per chunk asking for what the first answer missed, merged in; its
   seconds are added to the first pass's (first ``--glean-docs`` documents).
-- v1: the previous prompt, for the prompt-design comparison (first ``--v1-docs`` documents).
+- v1, v3: the previous prompt and the next one, for the prompt-design comparison (first
+  ``--v1-docs`` / ``--v3-docs`` documents).
 
 The arms alternate in blocks of ``--block`` documents, so a slow spell of the machine falls on
 both, and the server's prefix cache (system prompt first) works as it would in a run of one arm.
@@ -51,6 +52,7 @@ from kg_pipeline.merging import MergePolicy, merge_as_extraction, merge_document
 from kg_pipeline.prompts import (
     GLEANING_REQUEST,
     PROMPT_V2,
+    PROMPT_V3,
     PROMPT_VERSION,
     build_messages,
     decoding_schema,
@@ -82,6 +84,8 @@ from kg_pipeline.vocabulary import Vocabulary
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 DEFAULT_DATA = Path("../shared/datasets/redocred/dev_revised.json")
+# Other prompt versions run as arms of their own, on the first ``--<arm>-docs`` documents.
+PROMPT_ARMS = {"v1": PROMPT_VERSION, "v3": PROMPT_V3}
 
 
 # --- running the arms --------------------------------------------------------------------------
@@ -168,7 +172,7 @@ def run_arms(
     docs: list[ImportedDocument], vocab: Vocabulary, settings: Any, args: argparse.Namespace
 ) -> None:
     out = RESULTS / "redocred"
-    files = {arm: out / f"{arm}.jsonl" for arm in ("naive", "pipeline", "gleaning", "v1")}
+    files = {arm: out / f"{arm}.jsonl" for arm in ("naive", "pipeline", "gleaning", *PROMPT_ARMS)}
     client = httpx.Client(base_url=settings.base_url, timeout=settings.timeout_seconds)
     types = list(vocab.types)
     for start in range(0, len(docs), args.block):
@@ -200,15 +204,16 @@ def run_arms(
             row |= {"doc": doc.stem, "seconds": time.perf_counter() - started}
             _append(files["gleaning"], row)
             print(f"gleaning {doc.stem}: {row['seconds']:.1f}s")
-        for doc in block:
-            if docs.index(doc) >= args.v1_docs or doc.stem in done["v1"]:
-                continue
-            chunks = chunk_document(doc.stem, doc.text)
-            started = time.perf_counter()
-            records = asyncio.run(_pipeline(settings, chunks, vocab, PROMPT_VERSION))
-            row = _record_row(doc.stem, time.perf_counter() - started, records)
-            _append(files["v1"], row)
-            print(f"v1 {doc.stem}: {row['seconds']:.1f}s")
+        for arm, version in PROMPT_ARMS.items():
+            for doc in block:
+                if docs.index(doc) >= getattr(args, f"{arm}_docs") or doc.stem in done[arm]:
+                    continue
+                chunks = chunk_document(doc.stem, doc.text)
+                started = time.perf_counter()
+                records = asyncio.run(_pipeline(settings, chunks, vocab, version))
+                row = _record_row(doc.stem, time.perf_counter() - started, records)
+                _append(files[arm], row)
+                print(f"{arm} {doc.stem}: {row['seconds']:.1f}s")
     client.close()
 
 
@@ -438,7 +443,7 @@ def summarise(name: str, totals: Totals, docs: int) -> dict[str, Any]:
 def score_all(docs: list[ImportedDocument], args: argparse.Namespace) -> list[dict[str, Any]]:
     out = RESULTS / "redocred"
     naive, pipeline = _done(out / "naive.jsonl"), _done(out / "pipeline.jsonl")
-    gleaning, v1 = _done(out / "gleaning.jsonl"), _done(out / "v1.jsonl")
+    gleaning = _done(out / "gleaning.jsonl")
     both = [d for d in docs if d.stem in naive and d.stem in pipeline]
     texts = {
         c.chunk_id: c.text for d in docs for c in chunk_document(d.stem, d.text)
@@ -498,21 +503,31 @@ def score_all(docs: list[ImportedDocument], args: argparse.Namespace) -> list[di
                 glean=gleaning[d.stem],
             ),
         )
-    with_v1 = [d for d in both if d.stem in v1]
-    if with_v1:
-        add("naive script (v1 subset)", with_v1, lambda d: naive_candidate(naive[d.stem]))
+    for arm in PROMPT_ARMS:
+        answers = _done(out / f"{arm}.jsonl")
+        subset = [d for d in both if d.stem in answers]
+        if not subset:
+            continue
+        add(f"naive script ({arm} subset)", subset, lambda d: naive_candidate(naive[d.stem]))
         add(
-            "pipeline v2 (v1 subset)",
-            with_v1,
+            f"pipeline v2 ({arm} subset)",
+            subset,
             lambda d: pipeline_candidate(
                 pipeline[d.stem], texts, ground=True, policy=MergePolicy.ALIASES
             ),
         )
         add(
-            "pipeline with prompt v1 (grounding, alias merging)",
-            with_v1,
-            lambda d: pipeline_candidate(
-                v1[d.stem], texts, ground=True, policy=MergePolicy.ALIASES
+            f"pipeline with prompt {arm} (grounding, alias merging)",
+            subset,
+            lambda d, a=answers: pipeline_candidate(
+                a[d.stem], texts, ground=True, policy=MergePolicy.ALIASES
+            ),
+        )
+        add(
+            f"  {arm} prompt alone (no grounding, no merging)",
+            subset,
+            lambda d, a=answers: pipeline_candidate(
+                a[d.stem], texts, ground=False, policy=MergePolicy.NONE, ground_concepts=False
             ),
         )
     return rows
@@ -556,6 +571,7 @@ def main() -> None:
     parser.add_argument("--block", type=int, default=5)
     parser.add_argument("--glean-docs", type=int, default=10)
     parser.add_argument("--v1-docs", type=int, default=0)
+    parser.add_argument("--v3-docs", type=int, default=0)
     parser.add_argument("--base-url")
     parser.add_argument("--model")
     parser.add_argument("--provider", default="llamacpp")

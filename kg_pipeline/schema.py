@@ -175,10 +175,13 @@ def extraction_json_schema(
     vocabulary: Vocabulary = BASE_VOCABULARY,
     bounds: SchemaBounds = DEFAULT_BOUNDS,
     concept_ids: list[str] | None = None,
+    omit: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """The JSON schema for constrained decoding: self-contained, bounded, vocabulary as enum.
 
-    ``bounds`` must lie within ``CEILING``, or valid decodings would fail validation.
+    ``bounds`` must lie within ``CEILING``, or valid decodings would fail validation. ``omit``
+    names relationship fields the model is not to write (each must have a default): every
+    property is required, so a field the prompt fixes would otherwise cost tokens on every item.
     """
     for name, value in vars(bounds).items():
         if value > getattr(CEILING, name):
@@ -189,6 +192,10 @@ def extraction_json_schema(
     if concept_ids is not None:
         _constrain_ids(schema, concept_ids)
     rel_props = schema["properties"]["relationships"]["items"]["properties"]
+    for name in omit:
+        if Relationship.model_fields[name].is_required():
+            raise ValueError(f"relationship field {name} has no default and cannot be omitted")
+        del rel_props[name]
     rel_props["relationship_type"] = {"type": "string", "enum": list(vocabulary.types)}
     # Small models under a grammar take the shortest path, an empty array, unless made to list
     # something. Only the decoding schema asks for it: an empty answer still validates.

@@ -5,6 +5,7 @@ import pytest
 from kg_pipeline.prompts import (
     GLEANING_REQUEST,
     PROMPT_V2,
+    PROMPT_V3,
     PROMPT_VERSION,
     USER_PREFIX,
     build_messages,
@@ -74,5 +75,25 @@ def test_a_gleaning_follow_up_comes_after_the_chunk_and_keeps_the_prefix() -> No
 
 
 def test_an_unknown_prompt_version_is_refused_with_the_known_ones() -> None:
-    with pytest.raises(ValueError, match="kg-extract-v1, kg-extract-v2"):
+    with pytest.raises(ValueError, match="kg-extract-v1, kg-extract-v2, kg-extract-v3"):
         build_messages("x", version="kg-extract-v0")
+
+
+def test_v3_example_shows_more_relationships_than_concepts_within_its_schema() -> None:
+    vocab = named_vocabulary("redocred")
+    messages = build_messages("x", vocab, PROMPT_V3)
+    example = json.loads(messages.example_assistant)
+    assert len(example["relationships"]) > len(example["concepts"])
+    assert {r["relationship_type"] for r in example["relationships"]} <= set(vocab.types)
+    schema = decoding_schema(vocab, PROMPT_V3)
+    relationship = schema["properties"]["relationships"]["items"]
+    # The example writes exactly the fields the decoding schema asks for, so it can be copied.
+    assert all(set(r) == set(relationship["required"]) for r in example["relationships"])
+    assert len(example["relationships"]) <= schema["properties"]["relationships"]["maxItems"]
+    Extraction.model_validate(example)
+    assert messages.version == PROMPT_V3 and "bare name" in messages.system
+
+
+def test_v3_falls_back_to_an_example_whose_types_the_vocabulary_offers() -> None:
+    example = json.loads(build_messages("x", BASE_VOCABULARY, PROMPT_V3).example_assistant)
+    assert {r["relationship_type"] for r in example["relationships"]} <= set(BASE_VOCABULARY.types)

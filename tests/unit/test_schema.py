@@ -102,3 +102,28 @@ def test_bounds_and_ids_shape_the_decoding_schema() -> None:
     relationship = props["relationships"]["items"]["properties"]
     for node in (concept["concept_id"], relationship["from_concept_id"]):
         assert node == {"type": "string", "enum": ["c1", "c2", "c3"]}
+
+
+def test_an_omitted_relationship_field_is_neither_offered_nor_required_and_takes_its_default() -> (
+    None
+):
+    schema = extraction_json_schema(omit=frozenset({"direction_semantics"}))
+    relationship = schema["properties"]["relationships"]["items"]
+    assert "direction_semantics" not in relationship["properties"]
+    assert "direction_semantics" not in relationship["required"]
+    answer = {
+        "relationships": [
+            {
+                "from_concept_id": "a",
+                "to_concept_id": "b",
+                "relationship_type": "CAUSES",
+                "confidence": 0.5,
+            }
+        ]
+    }
+    assert Extraction.model_validate(answer).relationships[0].direction_semantics == "outward"
+
+
+def test_a_required_field_cannot_be_omitted_from_the_decoding_schema() -> None:
+    with pytest.raises(ValueError, match="confidence has no default"):
+        extraction_json_schema(omit=frozenset({"confidence"}))
