@@ -413,9 +413,10 @@ _V3_EXAMPLES: tuple[tuple[str, Extraction], ...] = (
 
 def _lean_answer(example: Extraction) -> str:
     """The example as the v3 decoding schema lets the model write it, without the omitted fields."""
-    data = example.model_dump(
-        mode="json", exclude={"relationships": {"__all__": V3_OMITTED_FIELDS}}
-    )
+    data = example.model_dump(mode="json")
+    for relationship in data["relationships"]:
+        for name in V3_OMITTED_FIELDS:
+            del relationship[name]
     return json.dumps(data, ensure_ascii=False)
 
 
