@@ -44,7 +44,7 @@ from naive_extract import naive_extract
 
 from kg_pipeline.chunking import Chunk, chunk_document
 from kg_pipeline.endpoints import DEFAULT_ENDPOINT, benchmark_target
-from kg_pipeline.extraction import ExtractionOptions, extract_chunks
+from kg_pipeline.extraction import ExtractionOptions, ExtractionStatus, extract_chunks
 from kg_pipeline.grounding import ground_extraction
 from kg_pipeline.importers.common import ImportedDocument
 from kg_pipeline.importers.redocred import import_redocred
@@ -124,6 +124,14 @@ def _record_row(doc: str, seconds: float, records: list[Any]) -> dict[str, Any]:
     }
 
 
+def _refuse_unanswered(arm: str, row: dict[str, Any]) -> None:
+    """An unreachable or refusing server is not a model answer: stop rather than store it, or
+    the resumed run would skip the document and score it as the model's failure."""
+    for chunk in row["chunks"]:
+        if chunk["status"] == ExtractionStatus.UNAVAILABLE:
+            raise SystemExit(f"{arm} {row['doc']}: the server did not answer: {chunk['error']}")
+
+
 async def _pipeline(settings: Any, chunks: list[Chunk], vocab: Vocabulary, version: str) -> Any:
     provider = ResilientProvider(create_provider(settings))
     try:
@@ -191,6 +199,7 @@ def run_arms(
             started = time.perf_counter()
             records = asyncio.run(_pipeline(settings, chunks, vocab, PROMPT_V2))
             row = _record_row(doc.stem, time.perf_counter() - started, records)
+            _refuse_unanswered("pipeline", row)
             _append(files["pipeline"], row)
             print(f"pipeline {doc.stem}: {row['seconds']:.1f}s")
         done["pipeline"] = _done(files["pipeline"])
@@ -212,6 +221,7 @@ def run_arms(
                 started = time.perf_counter()
                 records = asyncio.run(_pipeline(settings, chunks, vocab, version))
                 row = _record_row(doc.stem, time.perf_counter() - started, records)
+                _refuse_unanswered(arm, row)
                 _append(files[arm], row)
                 print(f"{arm} {doc.stem}: {row['seconds']:.1f}s")
     client.close()
