@@ -79,14 +79,21 @@ def test_an_unknown_prompt_version_is_refused_with_the_known_ones() -> None:
         build_messages("x", version="kg-extract-v0")
 
 
-def test_v3_has_no_example_to_copy_and_its_schema_asks_only_for_fields_it_describes() -> None:
+def test_v3_example_shows_more_relationships_than_concepts_in_the_fields_its_schema_asks() -> None:
     vocab = named_vocabulary("redocred")
-    messages = build_messages("Chunk.", vocab, PROMPT_V3)
-    chat = messages.chat()
-    assert [m["role"] for m in chat] == ["system", "user"]
-    assert chat[-1]["content"] == USER_PREFIX + "Chunk." and messages.version == PROMPT_V3
-    assert "- FATHER: tail is the father of head" in messages.system
-    relationship = decoding_schema(vocab, PROMPT_V3)["properties"]["relationships"]["items"]
-    assert "direction_semantics" not in relationship["required"]
-    for field_name in relationship["required"]:
-        assert field_name in messages.system
+    messages = build_messages("x", vocab, PROMPT_V3)
+    example = json.loads(messages.example_assistant)
+    assert len(example["relationships"]) > len(example["concepts"])
+    assert {r["relationship_type"] for r in example["relationships"]} <= set(vocab.types)
+    schema = decoding_schema(vocab, PROMPT_V3)
+    relationship = schema["properties"]["relationships"]["items"]
+    # The example writes exactly the fields the decoding schema asks for, so copying it is valid.
+    assert all(set(r) == set(relationship["required"]) for r in example["relationships"])
+    assert "direction_semantics" not in messages.system and "bare name" in messages.system
+    Extraction.model_validate(example)
+    assert messages.version == PROMPT_V3
+
+
+def test_v3_falls_back_to_an_example_whose_types_the_vocabulary_offers() -> None:
+    example = json.loads(build_messages("x", BASE_VOCABULARY, PROMPT_V3).example_assistant)
+    assert {r["relationship_type"] for r in example["relationships"]} <= set(BASE_VOCABULARY.types)
