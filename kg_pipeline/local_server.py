@@ -111,10 +111,15 @@ class LocalServer:
         ]  # fmt: skip
 
     def start(self, wait_seconds: float = 180.0) -> ServerStatus:
-        """Idempotent: a server already answering on the port is left as it is."""
+        """Idempotent: a server already answering on the port is left as it is. One that kg
+        started but that does not answer yet (llama-cpp-python answers nothing while it decodes
+        a long request) is waited for, not doubled: a second server could not bind the port, and
+        its pid would replace the running one's in the pid file."""
         current = self.status()
         if current.answering:
             return current
+        if current.pid is not None:
+            return self._wait(current.pid, None, wait_seconds)
         model_path = ensure_model()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
@@ -126,17 +131,30 @@ class LocalServer:
                 start_new_session=True,  # survives the shell that started it; stopped by pid
             )
         self.pid_file.write_text(str(process.pid))
+        return self._wait(process.pid, process, wait_seconds)
+
+    def _wait(
+        self, pid: int, process: subprocess.Popen[bytes] | None, wait_seconds: float
+    ) -> ServerStatus:
+        """Until the server answers; ``process`` is set when this call started it."""
         deadline = time.monotonic() + wait_seconds
         while time.monotonic() < deadline:
-            if process.poll() is not None:
+            exited = process.poll() is not None if process else self._pid() is None
+            if exited:
+                self.pid_file.unlink(missing_ok=True)
+                code = f" with code {process.returncode}" if process else ""
                 raise LocalServerError(
-                    f"llama.cpp server exited with code {process.returncode}; "
-                    f"last log lines:\n{self.log_tail()}"
+                    f"llama.cpp server (pid {pid}) exited{code}; last log lines:\n{self.log_tail()}"
                 )
             status = self.status()
             if status.answering:
                 return status
             time.sleep(0.5)
+        if process is None:  # not ours to stop: it may be finishing someone's request
+            raise LocalServerError(
+                f"llama.cpp server (pid {pid}) did not answer on {self.base_url} within "
+                f"{wait_seconds:.0f}s: busy with a long request? `kg local stop` stops it"
+            )
         self.stop()
         raise LocalServerError(
             f"llama.cpp server did not answer on {self.base_url} within {wait_seconds:.0f}s; "
