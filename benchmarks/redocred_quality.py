@@ -176,11 +176,120 @@ async def _glean(
     return {"chunks": rows}
 
 
+# The second step of a two-step extraction, tried as an arm of its own: after the v2 answer,
+# one more turn asks for relationships naming concepts by their labels, each label an enum value
+# taken from that answer, instead of by ids. A small model copies the example's ids (c1, c2, ...)
+# whatever they stand for; a label it has to pick is the entity itself.
+RELATIONS_REQUEST = (
+    "Now list the facts the text states between the concepts of that answer, as many as the text "
+    "supports. head and tail are concept labels exactly as listed; type is one of the "
+    "relationship types, read as its definition says (head and tail the right way round)."
+)
+
+
+def relations_schema(labels: list[str], types: list[str], bound: int = 16) -> dict[str, Any]:
+    item = {
+        "type": "object",
+        "properties": {
+            "head": {"type": "string", "enum": labels},
+            "type": {"type": "string", "enum": types},
+            "tail": {"type": "string", "enum": labels},
+        },
+        "required": ["head", "type", "tail"],
+        "additionalProperties": False,
+    }
+    return {
+        "type": "object",
+        "properties": {"relationships": {"type": "array", "maxItems": bound, "items": item}},
+        "required": ["relationships"],
+        "additionalProperties": False,
+    }
+
+
+def _relations(
+    client: httpx.Client, model: str, chunks: list[Chunk], vocab: Vocabulary, first: dict[str, Any]
+) -> dict[str, Any]:
+    rows: list[dict[str, Any]] = []
+    for chunk, done in zip(chunks, first["chunks"], strict=True):
+        extraction = done["extraction"]
+        labels = list(dict.fromkeys(c["label"] for c in (extraction or {}).get("concepts", [])))
+        if len(labels) < 2:
+            rows.append({"chunk_id": chunk.chunk_id, "relationships": [], "calls": 0})
+            continue
+        messages = build_messages(chunk.text, vocab, PROMPT_V2).with_followup(
+            done["raw"] or json.dumps(extraction), RELATIONS_REQUEST
+        )
+        payload = {
+            "model": model,
+            "temperature": 0,
+            "max_tokens": 1024,
+            "messages": messages.chat(),
+            "response_format": {
+                "type": "json_object",
+                "schema": relations_schema(labels, list(vocab.types)),
+            },
+        }
+        response = client.post("/v1/chat/completions", json=payload)
+        response.raise_for_status()
+        body = response.json()
+        choice = body["choices"][0]
+        try:
+            found = json.loads(choice["message"].get("content") or "")["relationships"]
+        except (ValueError, KeyError, TypeError):
+            found = None
+        rows.append(
+            {
+                "chunk_id": chunk.chunk_id,
+                "relationships": found,
+                "completion_tokens": (body.get("usage") or {}).get("completion_tokens"),
+                "finish_reason": choice.get("finish_reason"),
+                "calls": 1,
+            }
+        )
+    return {"chunks": rows}
+
+
+def _with_relations(row: dict[str, Any], relations: dict[str, Any]) -> dict[str, Any]:
+    """The first-pass row with the second step's relationships added, named by concept id."""
+    extra = {c["chunk_id"]: c for c in relations["chunks"]}
+    chunks = []
+    for chunk in row["chunks"]:
+        found = extra.get(chunk["chunk_id"], {}).get("relationships") or []
+        extraction = chunk["extraction"]
+        if extraction is not None and found:
+            ids: dict[str, str] = {}
+            for concept in extraction["concepts"]:
+                ids.setdefault(concept["label"], concept["concept_id"])
+            added = [
+                {
+                    "from_concept_id": ids[r["head"]],
+                    "to_concept_id": ids[r["tail"]],
+                    "relationship_type": r["type"],
+                    "confidence": 0.5,
+                }
+                for r in found
+                if r["head"] in ids and r["tail"] in ids and r["head"] != r["tail"]
+            ]
+            extraction = extraction | {"relationships": extraction["relationships"] + added}
+        chunks.append(chunk | {"extraction": extraction})
+    extra_calls = sum(c.get("calls", 0) for c in relations["chunks"])
+    return row | {
+        "seconds": row["seconds"] + relations["seconds"],
+        "chunks": chunks,
+        "extra_calls": extra_calls,
+        "extra_tokens": [
+            c.get("completion_tokens") or 0 for c in relations["chunks"] if c.get("calls")
+        ],
+        "extra_runaway": sum(c.get("finish_reason") == "length" for c in relations["chunks"]),
+    }
+
+
 def run_arms(
     docs: list[ImportedDocument], vocab: Vocabulary, settings: Any, args: argparse.Namespace
 ) -> None:
     out = RESULTS / "redocred"
-    files = {arm: out / f"{arm}.jsonl" for arm in ("naive", "pipeline", "gleaning", *PROMPT_ARMS)}
+    arms = ("naive", "pipeline", "gleaning", "relations", *PROMPT_ARMS)
+    files = {arm: out / f"{arm}.jsonl" for arm in arms}
     client = httpx.Client(base_url=settings.base_url, timeout=settings.timeout_seconds)
     types = list(vocab.types)
     for start in range(0, len(docs), args.block):
@@ -213,6 +322,16 @@ def run_arms(
             row |= {"doc": doc.stem, "seconds": time.perf_counter() - started}
             _append(files["gleaning"], row)
             print(f"gleaning {doc.stem}: {row['seconds']:.1f}s")
+        for doc in block:
+            position = docs.index(doc)
+            if position >= args.relations_docs or doc.stem in done["relations"]:
+                continue
+            chunks = chunk_document(doc.stem, doc.text)
+            started = time.perf_counter()
+            row = _relations(client, settings.model, chunks, vocab, done["pipeline"][doc.stem])
+            row |= {"doc": doc.stem, "seconds": time.perf_counter() - started}
+            _append(files["relations"], row)
+            print(f"relations {doc.stem}: {row['seconds']:.1f}s")
         for arm, version in PROMPT_ARMS.items():
             for doc in block:
                 if docs.index(doc) >= getattr(args, f"{arm}_docs") or doc.stem in done[arm]:
@@ -350,6 +469,9 @@ def pipeline_candidate(
     tokens = [c["completion_tokens"] or 0 for c in row["chunks"]]
     runaway = sum(c.get("finish_reason") == "length" for c in row["chunks"])
     seconds = row["seconds"] + post
+    calls += row.get("extra_calls", 0)
+    tokens += row.get("extra_tokens", [])
+    runaway += row.get("extra_runaway", 0)
     if glean:
         calls += sum(c.get("calls", 1) for c in glean["chunks"] if c.get("extraction"))
         tokens += [c.get("completion_tokens") or 0 for c in glean["chunks"] if c.get("extraction")]
@@ -513,6 +635,27 @@ def score_all(docs: list[ImportedDocument], args: argparse.Namespace) -> list[di
                 glean=gleaning[d.stem],
             ),
         )
+    relations = _done(out / "relations.jsonl")
+    two_step = [d for d in both if d.stem in relations]
+    if two_step:
+        add("naive script (two-step subset)", two_step, lambda d: naive_candidate(naive[d.stem]))
+        add(
+            "pipeline v2 (two-step subset)",
+            two_step,
+            lambda d: pipeline_candidate(
+                pipeline[d.stem], texts, ground=True, policy=MergePolicy.ALIASES
+            ),
+        )
+        add(
+            "pipeline v2 + relationships by label (second call)",
+            two_step,
+            lambda d: pipeline_candidate(
+                _with_relations(pipeline[d.stem], relations[d.stem]),
+                texts,
+                ground=True,
+                policy=MergePolicy.ALIASES,
+            ),
+        )
     for arm in PROMPT_ARMS:
         answers = _done(out / f"{arm}.jsonl")
         subset = [d for d in both if d.stem in answers]
@@ -582,6 +725,7 @@ def main() -> None:
     parser.add_argument("--glean-docs", type=int, default=10)
     parser.add_argument("--v1-docs", type=int, default=0)
     parser.add_argument("--v3-docs", type=int, default=0)
+    parser.add_argument("--relations-docs", type=int, default=0)
     parser.add_argument("--base-url")
     parser.add_argument("--model")
     parser.add_argument("--provider", default="llamacpp")

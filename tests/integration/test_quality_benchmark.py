@@ -9,10 +9,12 @@ from types import ModuleType
 
 import httpx
 
+from kg_pipeline.chunking import chunk_document
 from kg_pipeline.importers.common import ImportedDocument
 from kg_pipeline.merging import MergePolicy
 from kg_pipeline.reference import Reference, ReferenceRelationship
 from kg_pipeline.schema import Concept, Instance
+from kg_pipeline.vocabulary import named_vocabulary
 from tests.stand_in_server import StandInServer, chat_completion, extraction_body
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
@@ -141,3 +143,51 @@ def test_the_scorer_counts_entities_pairs_relations_and_quotes_by_hand() -> None
     assert (totals.quotes, totals.verbatim) == (3, 3)  # "Ada  Lovelace" grounded to the source
     raw = bench.pipeline_candidate(pipeline_row, texts, ground=False, policy=MergePolicy.NONE)
     assert bench.score([(DOC, raw)]).verbatim == 2
+
+
+def test_the_two_step_arm_asks_for_relationships_by_label_and_scores_them_by_id() -> None:
+    first = answer(["Ada Lovelace", "London", "Lord Byron"], ["Ada Lovelace", "London"], [])
+    [chunk] = chunk_document("0001", TEXT)
+    chunk_id = chunk.chunk_id
+    pipeline_row = {
+        "seconds": 12.0,
+        "chunks": [
+            {
+                "chunk_id": chunk_id,
+                "status": "valid",
+                "extraction": first,
+                "raw": json.dumps(first),
+                "completion_tokens": 120,
+                "finish_reason": "stop",
+                "calls": 1,
+            }
+        ],
+    }
+    found = {
+        "relationships": [
+            {"head": "Ada Lovelace", "type": "FATHER", "tail": "Lord Byron"},
+            {"head": "London", "type": "FATHER", "tail": "London"},  # a self-loop is dropped
+        ]
+    }
+    with StandInServer() as server:
+        server.reply("POST", "/v1/chat/completions", chat_completion(json.dumps(found)))
+        with httpx.Client(base_url=server.base_url) as client:
+            relations = bench._relations(
+                client, "m", [chunk], named_vocabulary("redocred"), pipeline_row
+            )
+    body = server.requests[0].body
+    # The follow-up turn comes after the first answer, and labels are the only ends allowed.
+    assert body["messages"][-2] == {"role": "assistant", "content": json.dumps(first)}
+    assert body["messages"][-1]["content"] == bench.RELATIONS_REQUEST
+    item = body["response_format"]["schema"]["properties"]["relationships"]["items"]
+    assert item["properties"]["head"]["enum"] == ["Ada Lovelace", "London", "Lord Byron"]
+
+    relations |= {"seconds": 3.0}
+    both = bench.pipeline_candidate(
+        bench._with_relations(pipeline_row, relations), {chunk_id: TEXT},
+        ground=True, policy=MergePolicy.ALIASES,
+    )  # fmt: skip
+    totals = bench.score([(DOC, both)])
+    assert totals.pairs.true_positives == 1 and totals.pairs.predicted == 1
+    assert totals.relations.prf.true_positives == 1
+    assert (both.calls, both.seconds >= 15.0) == (2, True)
