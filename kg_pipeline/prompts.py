@@ -369,30 +369,37 @@ def build_messages_v2(chunk_text: str, vocabulary: Vocabulary = BASE_VOCABULARY)
 V3_BOUNDS = replace(V2_BOUNDS, max_description_length=24)
 V3_OMITTED_FIELDS = frozenset({"direction_semantics"})
 
+
+def _named(names: list[tuple[str, str]], relationships: list[Relationship]) -> Extraction:
+    """An example whose concepts (label, kind) are ids c1, c2, ... and quoted by their label."""
+    ids = [f"c{n}" for n in range(1, len(names) + 1)]
+    return Extraction(
+        concepts=[
+            Concept(concept_id=i, label=label, description=kind)
+            for i, (label, kind) in zip(ids, names, strict=True)
+        ],
+        instances=[
+            Instance(concept_id=i, quote=label) for i, (label, _) in zip(ids, names, strict=True)
+        ],
+        relationships=relationships,
+    )
+
+
 _V3_EXAMPLES: tuple[tuple[str, Extraction], ...] = (
     (
         "Ada Lovelace was born in London, England, in 1815. The mathematician was the daughter "
         "of Lord Byron and worked with Charles Babbage on his Analytical Engine.",
-        Extraction(
-            concepts=[
-                Concept(concept_id="c1", label="Ada Lovelace", description="person"),
-                Concept(concept_id="c2", label="London", description="city"),
-                Concept(concept_id="c3", label="England", description="country"),
-                Concept(concept_id="c4", label="1815", description="year"),
-                Concept(concept_id="c5", label="Lord Byron", description="person"),
-                Concept(concept_id="c6", label="Charles Babbage", description="person"),
-                Concept(concept_id="c7", label="Analytical Engine", description="machine"),
+        _named(
+            [
+                ("Ada Lovelace", "person"),
+                ("London", "city"),
+                ("England", "country"),
+                ("1815", "year"),
+                ("Lord Byron", "person"),
+                ("Charles Babbage", "person"),
+                ("Analytical Engine", "machine"),
             ],
-            instances=[
-                Instance(concept_id="c1", quote="Ada Lovelace"),
-                Instance(concept_id="c2", quote="London"),
-                Instance(concept_id="c3", quote="England"),
-                Instance(concept_id="c4", quote="1815"),
-                Instance(concept_id="c5", quote="Lord Byron"),
-                Instance(concept_id="c6", quote="Charles Babbage"),
-                Instance(concept_id="c7", quote="Analytical Engine"),
-            ],
-            relationships=[
+            [
                 _rel("c1", "c2", "PLACE_OF_BIRTH", 0.95),
                 _rel("c1", "c4", "DATE_OF_BIRTH", 0.95),
                 _rel("c1", "c3", "COUNTRY_OF_CITIZENSHIP", 0.7),

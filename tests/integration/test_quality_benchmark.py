@@ -74,6 +74,20 @@ def answer(labels: list[str], quotes: list[str], rels: list[tuple[str, str, str]
     return extraction_body(concepts, [(ids[n], q) for n, q in enumerate(quotes)], rels)
 
 
+def stored_row(chunk_id: str, extraction: dict) -> dict:
+    """One document's pipeline answer as the benchmark stores it: one chunk, 12 s, one call."""
+    chunk = {
+        "chunk_id": chunk_id,
+        "status": "valid",
+        "extraction": extraction,
+        "raw": json.dumps(extraction),
+        "completion_tokens": 120,
+        "finish_reason": "stop",
+        "calls": 1,
+    }
+    return {"seconds": 12.0, "chunks": [chunk]}
+
+
 def test_the_naive_script_sends_one_constrained_call_at_temperature_zero() -> None:
     good = answer(["Ada Lovelace"], ["Ada Lovelace"], [])
     with StandInServer() as server:
@@ -113,19 +127,7 @@ def test_the_scorer_counts_entities_pairs_relations_and_quotes_by_hand() -> None
         [("c1", "c2", "PLACE_OF_BIRTH"), ("c1", "c3", "FATHER")],
     )
     chunk_id = "0001#0000"
-    pipeline_row = {
-        "seconds": 12.0,
-        "chunks": [
-            {
-                "chunk_id": chunk_id,
-                "status": "valid",
-                "extraction": first,
-                "completion_tokens": 120,
-                "finish_reason": "stop",
-                "calls": 1,
-            }
-        ],
-    }
+    pipeline_row = stored_row(chunk_id, first)
     naive_totals = bench.score([(DOC, bench.naive_candidate(naive_row))])
     assert naive_totals.entity_exact.true_positives == 2  # one-to-one: the duplicate is a miss
     assert naive_totals.entity_exact.predicted == 3
@@ -149,20 +151,7 @@ def test_the_two_step_arm_asks_for_relationships_by_label_and_scores_them_by_id(
     first = answer(["Ada Lovelace", "London", "Lord Byron"], ["Ada Lovelace", "London"], [])
     [chunk] = chunk_document("0001", TEXT)
     chunk_id = chunk.chunk_id
-    pipeline_row = {
-        "seconds": 12.0,
-        "chunks": [
-            {
-                "chunk_id": chunk_id,
-                "status": "valid",
-                "extraction": first,
-                "raw": json.dumps(first),
-                "completion_tokens": 120,
-                "finish_reason": "stop",
-                "calls": 1,
-            }
-        ],
-    }
+    pipeline_row = stored_row(chunk_id, first)
     found = {
         "relationships": [
             {"head": "Ada Lovelace", "type": "FATHER", "tail": "Lord Byron"},
