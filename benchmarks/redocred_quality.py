@@ -1,7 +1,8 @@
 """The pipeline against the naive script (benchmarks/naive_extract.py) on Re-DocRED dev.
 
     .venv/bin/python benchmarks/redocred_quality.py [--sample 50] [--seed 0] [--glean-docs 10]
-        [--v1-docs 0] [--v3-docs 0] [--data ../shared/datasets/redocred/dev_revised.json]
+        [--v1-docs 0] [--v3-docs 0] [--v4-docs 0] [--naive-check-every 0]
+        [--data ../shared/datasets/redocred/dev_revised.json]
         [--base-url URL --model M --provider P] [--score-only]
 
 Same model, server and documents for every arm; without --base-url the embedded llama.cpp model is
@@ -15,8 +16,11 @@ grounding, each merge policy) is scored from the same answers:
   grounding and alias merging; ablations drop one switch each.
 - gleaning: one more call per chunk asking for what the first answer missed, merged in; its
   seconds are added to the first pass's (first ``--glean-docs`` documents).
-- v1, v3: the previous prompt and the next one, for the prompt-design comparison (first
-  ``--v1-docs`` / ``--v3-docs`` documents).
+- v1, v3, v4: other prompt versions, for the prompt-design comparison (first ``--v1-docs`` /
+  ``--v3-docs`` / ``--v4-docs`` documents).
+- naive_check: the naive script once more on every ``--naive-check-every``-th document, in the
+  same run as the arms above, so that seconds measured in different runs can be compared: the
+  table gives the ratio of these seconds to the stored naive ones on the same documents.
 
 The arms alternate in blocks of ``--block`` documents, so a slow spell of the machine falls on
 both, and the server's prefix cache (system prompt first) works as it would in a run of one arm.
@@ -53,6 +57,7 @@ from kg_pipeline.prompts import (
     GLEANING_REQUEST,
     PROMPT_V2,
     PROMPT_V3,
+    PROMPT_V4,
     PROMPT_VERSION,
     build_messages,
     decoding_schema,
@@ -85,7 +90,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 DEFAULT_DATA = Path("../shared/datasets/redocred/dev_revised.json")
 # Other prompt versions run as arms of their own, on the first ``--<arm>-docs`` documents.
-PROMPT_ARMS = {"v1": PROMPT_VERSION, "v3": PROMPT_V3}
+PROMPT_ARMS = {"v1": PROMPT_VERSION, "v3": PROMPT_V3, "v4": PROMPT_V4}
 
 
 # --- running the arms --------------------------------------------------------------------------
@@ -288,7 +293,7 @@ def run_arms(
     docs: list[ImportedDocument], vocab: Vocabulary, settings: Any, args: argparse.Namespace
 ) -> None:
     out = RESULTS / "redocred"
-    arms = ("naive", "pipeline", "gleaning", "relations", *PROMPT_ARMS)
+    arms = ("naive", "naive_check", "pipeline", "gleaning", "relations", *PROMPT_ARMS)
     files = {arm: out / f"{arm}.jsonl" for arm in arms}
     client = httpx.Client(base_url=settings.base_url, timeout=settings.timeout_seconds)
     types = list(vocab.types)
@@ -338,6 +343,12 @@ def run_arms(
             for doc in block:
                 if docs.index(doc) < limit and doc.stem not in done[arm]:
                     second_pass(arm, doc, call, done["pipeline"][doc.stem])
+        for doc in block:
+            every = args.naive_check_every
+            if every and docs.index(doc) % every == 0 and doc.stem not in done["naive_check"]:
+                result = naive_extract(client, settings.model, doc.text, types)
+                _append(files["naive_check"], {"doc": doc.stem, **result.__dict__})
+                print(f"naive_check {doc.stem}: {result.seconds:.1f}s")
         for arm, version in PROMPT_ARMS.items():
             for doc in block:
                 if docs.index(doc) < getattr(args, f"{arm}_docs") and doc.stem not in done[arm]:
@@ -724,6 +735,8 @@ def main() -> None:
     parser.add_argument("--glean-docs", type=int, default=10)
     parser.add_argument("--v1-docs", type=int, default=0)
     parser.add_argument("--v3-docs", type=int, default=0)
+    parser.add_argument("--v4-docs", type=int, default=0)
+    parser.add_argument("--naive-check-every", type=int, default=0)
     parser.add_argument("--relations-docs", type=int, default=0)
     parser.add_argument("--base-url")
     parser.add_argument("--model")

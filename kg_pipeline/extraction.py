@@ -20,7 +20,14 @@ from kg_pipeline import metrics
 from kg_pipeline.chunking import Chunk
 from kg_pipeline.grounding import GroundingSummary, ground_extraction
 from kg_pipeline.merging import merge_as_extraction
-from kg_pipeline.prompts import GLEANING_REQUEST, PROMPT_VERSION, build_messages, decoding_schema
+from kg_pipeline.named_answers import NamedAnswerSummary, resolve_named_answer
+from kg_pipeline.prompts import (
+    GLEANING_REQUEST,
+    NAMED_VERSIONS,
+    PROMPT_VERSION,
+    build_messages,
+    decoding_schema,
+)
 from kg_pipeline.providers import (
     CallStats,
     ExtractionProvider,
@@ -75,6 +82,8 @@ class ChunkExtraction(BaseModel):
     extracted_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     # Set in routed runs: the chunk's analysis and why its model was chosen.
     routing: RoutingDecision | None = None
+    # For answers naming concepts by label (prompt kg-extract-v4): how the names were resolved.
+    named_answer: NamedAnswerSummary | None = None
     # Quote offsets into the chunk's text and what grounding changed (None: not grounded).
     grounding: GroundingSummary | None = None
     # One entry per gleaning pass: its call, or the error that ended gleaning early.
@@ -120,10 +129,20 @@ async def extract_chunk(
         result = await provider.extract(messages, schema)
     except ProviderError as exc:
         return ChunkExtraction(**common, status=_status_of(exc), error=str(exc), stats=exc.stats)
-    extraction = result.extraction
+    named = options.prompt_version in NAMED_VERSIONS
+    named_summary = NamedAnswerSummary() if named else None
+
+    def read(answer: Extraction) -> Extraction:
+        if named_summary is None:
+            return answer
+        resolved, summary = resolve_named_answer(answer)
+        named_summary.add(summary)
+        return resolved
+
+    extraction = read(result.extraction)
     gleaned: list[CallStats] = []
     gleaning_error = None
-    answer = result.stats.raw_text or extraction.model_dump_json()
+    answer = result.stats.raw_text or result.extraction.model_dump_json()
     passes = [extraction]
     for _ in range(options.gleaning):
         messages = messages.with_followup(answer, GLEANING_REQUEST)
@@ -136,7 +155,7 @@ async def extract_chunk(
                 gleaned.append(exc.stats)
             break
         gleaned.append(more.stats)
-        passes.append(more.extraction)
+        passes.append(read(more.extraction))
         answer = more.stats.raw_text or more.extraction.model_dump_json()
     if len(passes) > 1:
         extraction = merge_as_extraction(passes)
@@ -150,6 +169,7 @@ async def extract_chunk(
         extraction=extraction,
         stats=result.stats,
         grounding=grounding,
+        named_answer=named_summary,
         gleaning=gleaned,
         gleaning_error=gleaning_error,
     )

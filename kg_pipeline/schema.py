@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from kg_pipeline.vocabulary import BASE_VOCABULARY, Vocabulary
 
@@ -79,11 +79,24 @@ class Instance(_Lenient):
 
 
 class Relationship(_Lenient):
-    from_concept_id: str = Field(min_length=1, max_length=_B.max_id_length)
-    to_concept_id: str = Field(min_length=1, max_length=_B.max_id_length)
+    # A concept id. An answer in the named shape (prompt kg-extract-v4) writes head, type and
+    # tail instead, naming concepts by label, so endpoints admit a label's length until
+    # kg_pipeline/named_answers.py re-points them to ids.
+    from_concept_id: str = Field(
+        min_length=1,
+        max_length=_B.max_label_length,
+        validation_alias=AliasChoices("from_concept_id", "head"),
+    )
+    to_concept_id: str = Field(
+        min_length=1,
+        max_length=_B.max_label_length,
+        validation_alias=AliasChoices("to_concept_id", "tail"),
+    )
     # A plain string here: types outside the offered vocabulary are kept so that quality scoring
     # can count them as hallucinations; the schema sent to the model carries the enum.
-    relationship_type: str = Field(min_length=1, max_length=64)
+    relationship_type: str = Field(
+        min_length=1, max_length=64, validation_alias=AliasChoices("relationship_type", "type")
+    )
     confidence: float = Field(ge=0.0, le=1.0)
     direction_semantics: DirectionSemantics = DirectionSemantics.OUTWARD
 
@@ -171,17 +184,35 @@ def _constrain_ids(schema: dict[str, Any], ids: list[str]) -> None:
                 node.update({"type": "string", "enum": list(ids)})
 
 
+def _name_endpoints(schema: dict[str, Any], bounds: SchemaBounds) -> None:
+    props = schema["properties"]
+    del props["instances"]
+    del props["concepts"]["items"]["properties"]["search_terms"]
+    old = props["relationships"]["items"]["properties"]
+    label = {"type": "string", "maxLength": bounds.max_label_length}
+    new = {"head": label, "type": old.pop("relationship_type"), "tail": dict(label)}
+    del old["from_concept_id"], old["to_concept_id"]
+    props["relationships"]["items"]["properties"] = new | old
+
+
 def extraction_json_schema(
     vocabulary: Vocabulary = BASE_VOCABULARY,
     bounds: SchemaBounds = DEFAULT_BOUNDS,
     concept_ids: list[str] | None = None,
     omit: frozenset[str] = frozenset(),
+    *,
+    named: bool = False,
 ) -> dict[str, Any]:
     """The JSON schema for constrained decoding: self-contained, bounded, vocabulary as enum.
 
     ``bounds`` must lie within ``CEILING``, or valid decodings would fail validation. ``omit``
     names relationship fields the model is not to write (each must have a default): every
     property is required, so a field the prompt fixes would otherwise cost tokens on every item.
+
+    ``named`` asks for the named shape (prompt kg-extract-v4): no instances and no search terms
+    (each concept's label, which must occur in the text, is its quote), and relationships as
+    head, type, tail naming concepts by label. A small model writing ids copies its example's
+    id pattern whatever the text says; a name it has to write is the entity itself.
     """
     for name, value in vars(bounds).items():
         if value > getattr(CEILING, name):
@@ -197,9 +228,12 @@ def extraction_json_schema(
             raise ValueError(f"relationship field {name} has no default and cannot be omitted")
         del rel_props[name]
     rel_props["relationship_type"] = {"type": "string", "enum": list(vocabulary.types)}
+    if named:
+        _name_endpoints(schema, bounds)
     # Small models under a grammar take the shortest path, an empty array, unless made to list
     # something. Only the decoding schema asks for it: an empty answer still validates.
     for key in ("concepts", "instances"):
-        schema["properties"][key]["minItems"] = 1
+        if key in schema["properties"]:
+            schema["properties"][key]["minItems"] = 1
     _close_objects(schema)
     return schema

@@ -8,7 +8,7 @@ from typing import Any
 from kg_pipeline.chunking import chunk_document
 from kg_pipeline.endpoints import EndpointSettings
 from kg_pipeline.extraction import ChunkExtraction, ExtractionOptions, extract_chunk
-from kg_pipeline.prompts import GLEANING_REQUEST, PROMPT_V2
+from kg_pipeline.prompts import GLEANING_REQUEST, PROMPT_V2, PROMPT_V4
 from kg_pipeline.providers import create_provider
 from kg_pipeline.vocabulary import named_vocabulary
 from tests.stand_in_server import Reply, StandInServer, chat_completion, extraction_body
@@ -129,4 +129,52 @@ def test_a_record_merged_from_gleaning_passes_reads_back_from_its_json() -> None
             server, ExtractionOptions(prompt_version=PROMPT_V2, ground_quotes=False, gleaning=3)
         )
     assert record.extraction is not None and len(record.extraction.concepts) == 64
+    assert ChunkExtraction.model_validate_json(record.model_dump_json()) == record
+
+
+NAMED = chat_completion(
+    json.dumps(
+        {
+            "concepts": [
+                {"concept_id": "c1", "label": "Ada Lovelace", "description": "person"},
+                {"concept_id": "c2", "label": "london", "description": "city"},
+            ],
+            "relationships": [
+                {"head": "Ada Lovelace", "type": "PLACE_OF_BIRTH", "tail": "London", "confidence": 1},
+                {"head": "Ada Lovelace", "type": "PLACE_OF_BIRTH", "tail": "London", "confidence": 1},
+                {"head": "Charles Babbage", "type": "NOTABLE_WORK", "tail": "Analytical Engine",
+                 "confidence": 0.5},
+            ],
+        }
+    )
+)  # fmt: skip
+
+
+def test_v4_answers_naming_concepts_become_grounded_extractions_with_ids() -> None:
+    with StandInServer() as server:
+        server.reply("POST", COMPLETIONS, NAMED)
+        record = run(server, ExtractionOptions(prompt_version=PROMPT_V4))
+    body = sent(server, 0)
+    schema = body["response_format"]["json_schema"]["schema"]
+    relationship = schema["properties"]["relationships"]["items"]
+    assert list(relationship["properties"]) == ["head", "type", "tail", "confidence"]
+    assert [m["role"] for m in body["messages"]].count("assistant") == 3
+    assert record.extraction is not None and record.named_answer is not None
+    extraction = record.extraction
+    # Babbage is in the text and becomes a concept; the Analytical Engine is not, and goes with
+    # the fact that named it. Labels are the quotes, grounded to the text's spelling.
+    assert [(c.concept_id, c.label) for c in extraction.concepts] == [
+        ("c1", "Ada Lovelace"),
+        ("c2", "London"),
+        ("c3", "Charles Babbage"),
+    ]
+    assert [(i.concept_id, i.quote) for i in extraction.instances] == [
+        ("c1", "Ada Lovelace"),
+        ("c2", "London"),
+        ("c3", "Charles Babbage"),
+    ]
+    assert [(r.from_concept_id, r.to_concept_id) for r in extraction.relationships] == [
+        ("c1", "c2")
+    ]
+    assert record.named_answer.dropped_repeats == 1 and record.named_answer.added_concepts == 2
     assert ChunkExtraction.model_validate_json(record.model_dump_json()) == record

@@ -6,6 +6,7 @@ from kg_pipeline.prompts import (
     GLEANING_REQUEST,
     PROMPT_V2,
     PROMPT_V3,
+    PROMPT_V4,
     PROMPT_VERSION,
     USER_PREFIX,
     build_messages,
@@ -75,7 +76,7 @@ def test_a_gleaning_follow_up_comes_after_the_chunk_and_keeps_the_prefix() -> No
 
 
 def test_an_unknown_prompt_version_is_refused_with_the_known_ones() -> None:
-    with pytest.raises(ValueError, match="kg-extract-v1, kg-extract-v2, kg-extract-v3"):
+    with pytest.raises(ValueError, match="kg-extract-v1, kg-extract-v2, kg-extract-v3, kg-ext"):
         build_messages("x", version="kg-extract-v0")
 
 
@@ -97,3 +98,59 @@ def test_v3_example_shows_more_relationships_than_concepts_in_the_fields_its_sch
 def test_v3_falls_back_to_an_example_whose_types_the_vocabulary_offers() -> None:
     example = json.loads(build_messages("x", BASE_VOCABULARY, PROMPT_V3).example_assistant)
     assert {r["relationship_type"] for r in example["relationships"]} <= set(BASE_VOCABULARY.types)
+
+
+def _fits(value: object, schema: dict[str, object]) -> bool:
+    """Whether ``value`` has exactly the keys, types, enums and bounds ``schema`` asks for (the
+    subset of JSON schema the decoding schemas use)."""
+    if "enum" in schema and value not in schema["enum"]:  # type: ignore[operator]
+        return False
+    kind = schema.get("type")
+    if kind == "object":
+        props = schema["properties"]
+        assert isinstance(value, dict) and isinstance(props, dict)
+        return list(value) == list(props) and all(_fits(value[k], props[k]) for k in props)
+    if kind == "array":
+        assert isinstance(value, list)
+        bound = schema.get("maxItems", len(value))
+        assert isinstance(bound, int)
+        return len(value) <= bound and all(_fits(v, schema["items"]) for v in value)  # type: ignore[arg-type]
+    if kind == "string":
+        bound = schema.get("maxLength", 10_000)
+        assert isinstance(bound, int)
+        return isinstance(value, str) and len(value) <= bound
+    if kind == "number":
+        return isinstance(value, int | float)
+    return True
+
+
+def test_v4_shows_three_examples_each_written_in_the_named_shape_its_schema_asks() -> None:
+    vocab = named_vocabulary("redocred")
+    messages = build_messages("The chunk.", vocab, PROMPT_V4)
+    chat = messages.chat()
+    assert [m["role"] for m in chat] == ["system"] + ["user", "assistant"] * 3 + ["user"]
+    assert chat[-1]["content"] == USER_PREFIX + "The chunk."
+    schema = decoding_schema(vocab, PROMPT_V4)
+    answers = [json.loads(m["content"]) for m in chat if m["role"] == "assistant"]
+    for answer in answers:
+        assert _fits(answer, schema), answer
+        labels = {c["label"] for c in answer["concepts"]}
+        # Every fact names listed concepts, so copying the shape never invents an endpoint.
+        assert all({r["head"], r["tail"]} <= labels for r in answer["relationships"])
+    assert "head and tail are labels" in messages.system
+    assert messages.version == PROMPT_V4
+
+
+def test_v4_falls_back_to_a_single_example_with_types_the_vocabulary_offers() -> None:
+    messages = build_messages("x", BASE_VOCABULARY, PROMPT_V4)
+    assert messages.examples == ()
+    answer = json.loads(messages.example_assistant)
+    assert _fits(answer, decoding_schema(BASE_VOCABULARY, PROMPT_V4))
+    assert {r["type"] for r in answer["relationships"]} <= set(BASE_VOCABULARY.types)
+
+
+def test_v4_keeps_only_the_facts_whose_types_a_small_vocabulary_offers() -> None:
+    vocab = Vocabulary("tiny", {"c": ("PRODUCES",)})
+    answer = json.loads(build_messages("x", vocab, PROMPT_V4).example_assistant)
+    assert [r["type"] for r in answer["relationships"]] == ["PRODUCES"]
+    assert _fits(answer, decoding_schema(vocab, PROMPT_V4))

@@ -127,3 +127,29 @@ def test_an_omitted_relationship_field_is_neither_offered_nor_required_and_takes
 def test_a_required_field_cannot_be_omitted_from_the_decoding_schema() -> None:
     with pytest.raises(ValueError, match="confidence has no default"):
         extraction_json_schema(omit=frozenset({"confidence"}))
+
+
+def test_the_named_shape_asks_for_labels_and_no_instances_or_search_terms() -> None:
+    schema = extraction_json_schema(concept_ids=["c1", "c2"], named=True)
+    props = schema["properties"]
+    assert set(props) == {"concepts", "relationships"} and schema["required"] == list(props)
+    assert "search_terms" not in props["concepts"]["items"]["properties"]
+    relationship = props["relationships"]["items"]
+    # head, type, tail in the order a fact is read; each end a label, not an id enum.
+    assert relationship["required"] == ["head", "type", "tail", "confidence", "direction_semantics"]
+    assert relationship["properties"]["head"] == {"type": "string", "maxLength": 80}
+    assert "enum" in relationship["properties"]["type"]
+
+
+def test_an_answer_in_the_named_shape_validates_into_the_one_schema() -> None:
+    answer = {
+        "concepts": [{"concept_id": "c1", "label": "Bled", "description": "town"}],
+        "relationships": [
+            {"head": "Bled", "type": "COUNTRY", "tail": "Slovenia", "confidence": 0.9}
+        ],
+    }
+    extraction = Extraction.model_validate(answer)
+    assert extraction.instances == [] and extraction.concepts[0].search_terms == []
+    relationship = extraction.relationships[0]
+    assert (relationship.from_concept_id, relationship.relationship_type) == ("Bled", "COUNTRY")
+    assert relationship.to_concept_id == "Slovenia"
