@@ -693,6 +693,29 @@ def score_all(docs: list[ImportedDocument], args: argparse.Namespace) -> list[di
                 a[d.stem], texts, ground=False, policy=MergePolicy.NONE, ground_concepts=False
             ),
         )
+    checked = _done(out / "naive_check.jsonl")
+    fresh = _done(out / "v4.jsonl")
+    subset = [d for d in both if d.stem in checked and d.stem in fresh]
+    if subset:
+        # Seconds from different runs compare only through the machine's speed in each: the
+        # naive script again, in the v4 arm's run, on every n-th document.
+        add(
+            "naive script (speed-check subset, first run)",
+            subset,
+            lambda d: naive_candidate(naive[d.stem]),
+        )
+        add(
+            "naive script re-run beside v4 (speed-check subset)",
+            subset,
+            lambda d: naive_candidate(checked[d.stem]),
+        )
+        add(
+            "pipeline with prompt v4 (speed-check subset)",
+            subset,
+            lambda d: pipeline_candidate(
+                fresh[d.stem], texts, ground=True, policy=MergePolicy.ALIASES
+            ),
+        )
     return rows
 
 

@@ -57,7 +57,7 @@ class MergedEdge:
     from_concept_id: str
     to_concept_id: str
     relationship_type: str
-    confidence: float
+    confidence: float | None
     direction_semantics: DirectionSemantics
 
 

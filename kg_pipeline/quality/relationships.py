@@ -35,7 +35,7 @@ class RelationshipLike(Protocol):
     @property
     def relationship_type(self) -> str: ...
     @property
-    def confidence(self) -> float: ...
+    def confidence(self) -> float | None: ...
     @property
     def direction_semantics(self) -> DirectionSemantics: ...
 
@@ -45,7 +45,7 @@ class RelationshipScore:
     prf: PRF
     endpoint_matches: int  # candidate relationships whose endpoints matched a reference one
     type_matches: int  # of those, how many carry the reference's type
-    # (stated confidence, matched?) of every candidate relationship, for calibration.
+    # (stated confidence, matched?) of every candidate relationship stating one, for calibration.
     outcomes: tuple[tuple[float, bool], ...] = ()
     # candidate relationships with no match whose ends match a reference one backwards
     reversed: int = 0
@@ -95,7 +95,9 @@ def score_relationships(
         PRF(sum(m == "full" for _, m in outcomes), len(predicted), len(reference)),
         endpoint_matches=sum(m in {"full", "type", "endpoints"} for _, m in outcomes),
         type_matches=sum(m in {"full", "type"} for _, m in outcomes),
-        outcomes=tuple((confidence, m == "full") for confidence, m in outcomes),
+        outcomes=tuple(
+            (confidence, m == "full") for confidence, m in outcomes if confidence is not None
+        ),
         reversed=reversed_count,
     )
 

@@ -157,7 +157,7 @@ def test_v4_answers_naming_concepts_become_grounded_extractions_with_ids() -> No
     body = sent(server, 0)
     schema = body["response_format"]["json_schema"]["schema"]
     relationship = schema["properties"]["relationships"]["items"]
-    assert list(relationship["properties"]) == ["head", "type", "tail", "confidence"]
+    assert list(relationship["properties"]) == ["head", "type", "tail"]
     assert [m["role"] for m in body["messages"]].count("assistant") == 3
     assert record.extraction is not None and record.named_answer is not None
     extraction = record.extraction

@@ -8,6 +8,7 @@ from pathlib import Path
 from types import ModuleType
 
 import httpx
+import pytest
 
 from kg_pipeline.chunking import chunk_document
 from kg_pipeline.importers.common import ImportedDocument
@@ -180,3 +181,39 @@ def test_the_two_step_arm_asks_for_relationships_by_label_and_scores_them_by_id(
     assert totals.pairs.true_positives == 1 and totals.pairs.predicted == 1
     assert totals.relations.prf.true_positives == 1
     assert (both.calls, both.seconds >= 15.0) == (2, True)
+
+
+def test_the_speed_check_puts_a_re_run_of_the_naive_script_beside_the_v4_arm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [chunk] = chunk_document("0001", TEXT)
+    extraction = answer(["Ada Lovelace", "London"], ["Ada Lovelace", "London"], [])
+    naive_row = {
+        "doc": "0001",
+        "seconds": 30.0,
+        "raw": json.dumps(extraction),
+        "finish_reason": "stop",
+        "completion_tokens": 100,
+        "parsed": extraction,
+        "error": None,
+    }
+    files = {
+        "naive": naive_row,
+        "naive_check": naive_row | {"seconds": 33.0},
+        "pipeline": {"doc": "0001"} | stored_row(chunk.chunk_id, extraction),
+        "v4": {"doc": "0001"} | stored_row(chunk.chunk_id, extraction) | {"seconds": 20.0},
+    }
+    for arm, row in files.items():
+        bench._append(tmp_path / "redocred" / f"{arm}.jsonl", row)
+    monkeypatch.setattr(bench, "RESULTS", tmp_path)
+    rows = {r["configuration"]: r for r in bench.score_all([DOC], None)}
+    seconds = {
+        name: rows[name]["seconds_per_document"]
+        for name in (
+            "naive script (speed-check subset, first run)",
+            "naive script re-run beside v4 (speed-check subset)",
+            "pipeline with prompt v4 (speed-check subset)",
+        )
+    }
+    assert list(seconds.values())[:2] == [30.0, 33.0]
+    assert 20.0 <= list(seconds.values())[2] < 21.0  # plus the scorer's post-processing

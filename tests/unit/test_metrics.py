@@ -164,3 +164,15 @@ def test_fuzzy_similarity_without_any_concept_to_learn_from_is_zero_not_an_error
     from kg_pipeline.quality.concepts import FuzzySimilarity
 
     assert FuzzySimilarity([])([["oven"]], [["kiln"]]).tolist() == [[0.0]]
+
+
+def test_a_relationship_stating_no_confidence_is_scored_but_not_calibrated() -> None:
+    predicted = [
+        Relationship(from_concept_id="x", to_concept_id="y", relationship_type="CAUSES"),
+        Relationship(
+            from_concept_id="y", to_concept_id="x", relationship_type="CAUSES", confidence=0.4
+        ),
+    ]
+    score = score_relationships(predicted, [rel("A", "B")], {"x": "A", "y": "B"})
+    assert score.prf.true_positives == 1 and score.prf.predicted == 2
+    assert score.outcomes == ((0.4, False),)

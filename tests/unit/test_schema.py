@@ -125,8 +125,8 @@ def test_an_omitted_relationship_field_is_neither_offered_nor_required_and_takes
 
 
 def test_a_required_field_cannot_be_omitted_from_the_decoding_schema() -> None:
-    with pytest.raises(ValueError, match="confidence has no default"):
-        extraction_json_schema(omit=frozenset({"confidence"}))
+    with pytest.raises(ValueError, match="from_concept_id has no default"):
+        extraction_json_schema(omit=frozenset({"from_concept_id"}))
 
 
 def test_the_named_shape_asks_for_labels_and_no_instances_or_search_terms() -> None:
@@ -153,3 +153,16 @@ def test_an_answer_in_the_named_shape_validates_into_the_one_schema() -> None:
     relationship = extraction.relationships[0]
     assert (relationship.from_concept_id, relationship.relationship_type) == ("Bled", "COUNTRY")
     assert relationship.to_concept_id == "Slovenia"
+
+
+def test_confidence_is_a_number_whenever_the_decoding_schema_asks_for_it() -> None:
+    relationship = extraction_json_schema()["properties"]["relationships"]["items"]
+    assert relationship["properties"]["confidence"] == {
+        "type": "number",
+        "minimum": 0.0,
+        "maximum": 1.0,
+    }
+    lean = extraction_json_schema(omit=frozenset({"confidence"}))
+    assert "confidence" not in lean["properties"]["relationships"]["items"]["properties"]
+    answer = {"relationships": [{"head": "a", "type": "CAUSES", "tail": "b"}]}
+    assert Extraction.model_validate(answer).relationships[0].confidence is None
