@@ -53,8 +53,10 @@ from kg_pipeline.grounding import ground_extraction
 from kg_pipeline.importers.common import ImportedDocument
 from kg_pipeline.importers.redocred import import_redocred
 from kg_pipeline.merging import MergePolicy, merge_as_extraction, merge_document
+from kg_pipeline.named_answers import resolve_named_answer
 from kg_pipeline.prompts import (
     GLEANING_REQUEST,
+    NAMED_VERSIONS,
     PROMPT_V2,
     PROMPT_V3,
     PROMPT_V4,
@@ -63,6 +65,7 @@ from kg_pipeline.prompts import (
     decoding_schema,
 )
 from kg_pipeline.providers import ProviderError, create_provider
+from kg_pipeline.providers.parsing import parse_extraction
 from kg_pipeline.providers.resilient import ResilientProvider
 from kg_pipeline.quality.concepts import (
     PRF,
@@ -501,6 +504,19 @@ def pipeline_candidate(
     )
 
 
+def _unlisted_dropped(row: dict[str, Any]) -> dict[str, Any]:
+    """A named-shape row re-read from its raw answers, relationships naming something the
+    answer did not list dropped instead of added as concepts."""
+    chunks = []
+    for chunk in row["chunks"]:
+        if chunk["extraction"] is not None:
+            answer = parse_extraction(chunk["raw"]).extraction
+            resolved, _ = resolve_named_answer(answer, add_unlisted=False)
+            chunk = chunk | {"extraction": resolved.model_dump(mode="json")}
+        chunks.append(chunk)
+    return row | {"chunks": chunks}
+
+
 def _as_pipeline_row(row: dict[str, Any], chunk_texts: dict[str, str], text: str) -> dict[str, Any]:
     """A naive answer (one per document) in the shape of a pipeline row, so the pipeline's
     post-processing can be measured on it alone. Its one "chunk" is the whole document."""
@@ -686,6 +702,14 @@ def score_all(docs: list[ImportedDocument], args: argparse.Namespace) -> list[di
                 a[d.stem], texts, ground=True, policy=MergePolicy.ALIASES
             ),
         )
+        if PROMPT_ARMS[arm] in NAMED_VERSIONS:
+            add(
+                f"  {arm} without concepts added from relationship ends",
+                subset,
+                lambda d, a=answers: pipeline_candidate(
+                    _unlisted_dropped(a[d.stem]), texts, ground=True, policy=MergePolicy.ALIASES
+                ),
+            )
         add(
             f"  {arm} prompt alone (no grounding, no merging)",
             subset,

@@ -38,6 +38,7 @@ class NamedAnswerSummary:
     added_concepts: int = 0  # endpoints that named nothing listed
     dropped_repeats: int = 0
     dropped_self: int = 0
+    dropped_unlisted: int = 0  # relationships dropped for an unlisted end (add_unlisted off)
 
     def add(self, other: NamedAnswerSummary) -> None:
         """Counts over several answers (gleaning passes) of one chunk."""
@@ -45,6 +46,7 @@ class NamedAnswerSummary:
         self.added_concepts += other.added_concepts
         self.dropped_repeats += other.dropped_repeats
         self.dropped_self += other.dropped_self
+        self.dropped_unlisted += other.dropped_unlisted
 
 
 def _next_id(taken: set[str]) -> str:
@@ -54,7 +56,11 @@ def _next_id(taken: set[str]) -> str:
     return f"c{n}"
 
 
-def resolve_named_answer(extraction: Extraction) -> tuple[Extraction, NamedAnswerSummary]:
+def resolve_named_answer(
+    extraction: Extraction, *, add_unlisted: bool = True
+) -> tuple[Extraction, NamedAnswerSummary]:
+    """``add_unlisted=False`` drops a relationship naming something unlisted instead (the
+    benchmark measures what adding them is worth)."""
     summary = NamedAnswerSummary()
     concepts = list(extraction.concepts)
     ids = {c.concept_id for c in concepts}
@@ -63,13 +69,16 @@ def resolve_named_answer(extraction: Extraction) -> tuple[Extraction, NamedAnswe
         for name in (concept.label, *concept.search_terms):
             by_name.setdefault(name_key(name), concept.concept_id)
 
-    def resolve(endpoint: str) -> str:
+    def resolve(endpoint: str) -> str | None:
         if endpoint in ids:
             return endpoint
         key = name_key(endpoint)
         if key in by_name:
             summary.resolved += 1
             return by_name[key]
+        if not add_unlisted:
+            summary.dropped_unlisted += 1
+            return None
         new_id = _next_id(ids)
         ids.add(new_id)
         by_name[key] = new_id
@@ -81,6 +90,8 @@ def resolve_named_answer(extraction: Extraction) -> tuple[Extraction, NamedAnswe
     seen: set[tuple[str, str, str]] = set()
     for rel in extraction.relationships:
         head, tail = resolve(rel.from_concept_id), resolve(rel.to_concept_id)
+        if head is None or tail is None:
+            continue
         edge = (head, rel.relationship_type, tail)
         if head == tail:
             summary.dropped_self += 1

@@ -217,3 +217,20 @@ def test_the_speed_check_puts_a_re_run_of_the_naive_script_beside_the_v4_arm(
     }
     assert list(seconds.values())[:2] == [30.0, 33.0]
     assert 20.0 <= list(seconds.values())[2] < 21.0  # plus the scorer's post-processing
+
+
+def test_the_named_ablation_re_reads_raw_answers_dropping_relationships_to_unlisted_ends() -> None:
+    raw = {
+        "concepts": [{"concept_id": "c1", "label": "Ada Lovelace", "description": "person"}],
+        "relationships": [
+            {"head": "Ada Lovelace", "type": "FATHER", "tail": "Lord Byron"},
+        ],
+    }
+    row = {"doc": "0001", "seconds": 5.0, "chunks": [
+        {"chunk_id": "0001#0", "status": "valid", "extraction": {"concepts": []},
+         "raw": json.dumps(raw), "completion_tokens": 40, "finish_reason": "stop", "calls": 1},
+    ]}  # fmt: skip
+    [chunk] = bench._unlisted_dropped(row)["chunks"]
+    assert [c["label"] for c in chunk["extraction"]["concepts"]] == ["Ada Lovelace"]
+    assert chunk["extraction"]["relationships"] == []
+    assert chunk["extraction"]["instances"] == [{"concept_id": "c1", "quote": "Ada Lovelace"}]

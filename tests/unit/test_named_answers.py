@@ -124,3 +124,10 @@ def test_a_resolved_answer_dumps_in_the_one_extraction_schema() -> None:
         "direction_semantics",
     }
     assert again == resolved
+
+
+def test_without_adding_unlisted_ends_a_relationship_naming_one_is_dropped_and_counted() -> None:
+    answer = named([("c1", "Ada Lovelace")], [("Ada Lovelace", "FATHER", "Lord Byron")])
+    resolved, summary = resolve_named_answer(answer, add_unlisted=False)
+    assert [c.label for c in resolved.concepts] == ["Ada Lovelace"]
+    assert resolved.relationships == [] and summary.dropped_unlisted == 1
