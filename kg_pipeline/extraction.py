@@ -22,11 +22,11 @@ from kg_pipeline.grounding import GroundingSummary, ground_extraction
 from kg_pipeline.merging import merge_as_extraction
 from kg_pipeline.named_answers import NamedAnswerSummary, resolve_named_answer
 from kg_pipeline.prompts import (
-    GLEANING_REQUEST,
     NAMED_VERSIONS,
     PROMPT_VERSION,
     build_messages,
     decoding_schema,
+    gleaning_request,
 )
 from kg_pipeline.providers import (
     CallStats,
@@ -145,7 +145,7 @@ async def extract_chunk(
     answer = result.stats.raw_text or result.extraction.model_dump_json()
     passes = [extraction]
     for _ in range(options.gleaning):
-        messages = messages.with_followup(answer, GLEANING_REQUEST)
+        messages = messages.with_followup(answer, gleaning_request(options.prompt_version))
         try:
             more = await provider.extract(messages, schema)
         except ProviderError as exc:

@@ -631,6 +631,17 @@ GLEANING_REQUEST = (
     "JSON object in the same shape listing only what is missing: new concepts (ids from c1 "
     "again), their instances, and relationships between them. Repeat nothing already listed."
 )
+# The same request for an answer in the named shape, which has no instances to ask for.
+NAMED_GLEANING_REQUEST = (
+    "Many entities and relationships in the text were missed in that answer. Answer with one "
+    "JSON object in the same shape listing only what is missing: new concepts (ids from c1 "
+    "again), and facts between any entities of the text, named as the text writes them. Repeat "
+    "nothing already listed."
+)
+
+
+def gleaning_request(version: str) -> str:
+    return NAMED_GLEANING_REQUEST if version in NAMED_VERSIONS else GLEANING_REQUEST
 
 
 def decoding_schema(vocabulary: Vocabulary, version: str = PROMPT_VERSION) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 from kg_pipeline.chunking import chunk_document
 from kg_pipeline.endpoints import EndpointSettings
 from kg_pipeline.extraction import ChunkExtraction, ExtractionOptions, extract_chunk
-from kg_pipeline.prompts import GLEANING_REQUEST, PROMPT_V2, PROMPT_V4
+from kg_pipeline.prompts import GLEANING_REQUEST, NAMED_GLEANING_REQUEST, PROMPT_V2, PROMPT_V4
 from kg_pipeline.providers import create_provider
 from kg_pipeline.vocabulary import named_vocabulary
 from tests.stand_in_server import Reply, StandInServer, chat_completion, extraction_body
@@ -178,3 +178,23 @@ def test_v4_answers_naming_concepts_become_grounded_extractions_with_ids() -> No
     ]
     assert record.named_answer.dropped_repeats == 1 and record.named_answer.added_concepts == 2
     assert ChunkExtraction.model_validate_json(record.model_dump_json()) == record
+
+
+def test_gleaning_a_v4_answer_asks_in_its_named_shape_and_resolves_each_pass() -> None:
+    more = chat_completion(
+        json.dumps(
+            {
+                "concepts": [{"concept_id": "c1", "label": "Charles Babbage", "description": "person"}],
+                "relationships": [{"head": "Ada Lovelace", "type": "SIBLING", "tail": "Charles Babbage"}],
+            }
+        )
+    )  # fmt: skip
+    with StandInServer() as server:
+        server.reply("POST", COMPLETIONS, NAMED, more)
+        record = run(server, ExtractionOptions(prompt_version=PROMPT_V4, gleaning=1))
+    follow_up = sent(server, 1)["messages"][-1]["content"]
+    assert follow_up == NAMED_GLEANING_REQUEST and "instances" not in follow_up
+    assert record.extraction is not None and record.named_answer is not None
+    labels = [c.label for c in record.extraction.concepts]
+    assert labels.count("Ada Lovelace") == 1 and "Charles Babbage" in labels
+    assert len(record.extraction.relationships) == 2  # the first pass's and the gleaned one
