@@ -20,7 +20,8 @@ grounding, each merge policy) is scored from the same answers:
   ``--v3-docs`` / ``--v4-docs`` documents).
 - naive_check: the naive script once more on every ``--naive-check-every``-th document, in the
   same run as the arms above, so that seconds measured in different runs can be compared: the
-  table gives the ratio of these seconds to the stored naive ones on the same documents.
+  table's speed-check rows give, on those documents, these seconds beside the stored naive ones
+  and the v4 arm's.
 
 The arms alternate in blocks of ``--block`` documents, so a slow spell of the machine falls on
 both, and the server's prefix cache (system prompt first) works as it would in a run of one arm.
@@ -301,6 +302,13 @@ def run_arms(
     client = httpx.Client(base_url=settings.base_url, timeout=settings.timeout_seconds)
     types = list(vocab.types)
 
+    position = {doc.stem: index for index, doc in enumerate(docs)}
+
+    def naive_pass(arm: str, doc: ImportedDocument) -> None:
+        result = naive_extract(client, settings.model, doc.text, types)
+        _append(files[arm], {"doc": doc.stem, **result.__dict__})
+        print(f"{arm} {doc.stem}: {result.seconds:.1f}s valid={result.parsed is not None}")
+
     def prompt_pass(arm: str, version: str, doc: ImportedDocument) -> None:
         chunks = chunk_document(doc.stem, doc.text)
         started = time.perf_counter()
@@ -333,28 +341,23 @@ def run_arms(
         block = docs[start : start + args.block]
         done = {arm: _done(path) for arm, path in files.items()}
         for doc in block:
-            if doc.stem in done["naive"]:
-                continue
-            result = naive_extract(client, settings.model, doc.text, types)
-            _append(files["naive"], {"doc": doc.stem, **result.__dict__})
-            print(f"naive {doc.stem}: {result.seconds:.1f}s valid={result.parsed is not None}")
+            if doc.stem not in done["naive"]:
+                naive_pass("naive", doc)
         for doc in block:
             if doc.stem not in done["pipeline"]:
                 prompt_pass("pipeline", PROMPT_V2, doc)
         done["pipeline"] = _done(files["pipeline"])
         for arm, (limit, call) in second_passes.items():
             for doc in block:
-                if docs.index(doc) < limit and doc.stem not in done[arm]:
+                if position[doc.stem] < limit and doc.stem not in done[arm]:
                     second_pass(arm, doc, call, done["pipeline"][doc.stem])
+        every = args.naive_check_every
         for doc in block:
-            every = args.naive_check_every
-            if every and docs.index(doc) % every == 0 and doc.stem not in done["naive_check"]:
-                result = naive_extract(client, settings.model, doc.text, types)
-                _append(files["naive_check"], {"doc": doc.stem, **result.__dict__})
-                print(f"naive_check {doc.stem}: {result.seconds:.1f}s")
+            if every and position[doc.stem] % every == 0 and doc.stem not in done["naive_check"]:
+                naive_pass("naive_check", doc)
         for arm, version in PROMPT_ARMS.items():
             for doc in block:
-                if docs.index(doc) < getattr(args, f"{arm}_docs") and doc.stem not in done[arm]:
+                if position[doc.stem] < getattr(args, f"{arm}_docs") and doc.stem not in done[arm]:
                     prompt_pass(arm, version, doc)
     client.close()
 
@@ -613,16 +616,20 @@ def score_all(docs: list[ImportedDocument], args: argparse.Namespace) -> list[di
             totals = score((d, make(d)) for d in subset)
             rows.append(summarise(name, totals, len(subset)))
 
+    def grounded(row: dict[str, Any], **extra: Any) -> Candidate:
+        """A stored answer through the pipeline's defaults: grounding and alias merging."""
+        return pipeline_candidate(row, texts, ground=True, policy=MergePolicy.ALIASES, **extra)
+
+    def add_baselines(subset: list[ImportedDocument], name: str, pipeline_name: str) -> None:
+        """The naive script and the v2 pipeline on an arm's subset, to read the arm against."""
+        add(f"naive script ({name} subset)", subset, lambda d: naive_candidate(naive[d.stem]))
+        add(f"{pipeline_name} ({name} subset)", subset, lambda d: grounded(pipeline[d.stem]))
+
     add("naive script", both, lambda d: naive_candidate(naive[d.stem]))
     add(
         "naive answers + grounding + alias merging",
         both,
-        lambda d: pipeline_candidate(
-            _as_pipeline_row(naive[d.stem], texts, d.text),
-            texts,
-            ground=True,
-            policy=MergePolicy.ALIASES,
-        ),
+        lambda d: grounded(_as_pipeline_row(naive[d.stem], texts, d.text)),
     )
     configurations = {
         "pipeline (v2 prompt, grounding, alias merging)": (True, True, MergePolicy.ALIASES),
@@ -642,73 +649,37 @@ def score_all(docs: list[ImportedDocument], args: argparse.Namespace) -> list[di
         )
     gleaned = [d for d in both if d.stem in gleaning]
     if gleaned:
-        add("naive script (gleaning subset)", gleaned, lambda d: naive_candidate(naive[d.stem]))
-        add(
-            "pipeline (gleaning subset)",
-            gleaned,
-            lambda d: pipeline_candidate(
-                pipeline[d.stem], texts, ground=True, policy=MergePolicy.ALIASES
-            ),
-        )
+        add_baselines(gleaned, "gleaning", "pipeline")
         add(
             "pipeline + gleaning (1 pass)",
             gleaned,
-            lambda d: pipeline_candidate(
-                pipeline[d.stem],
-                texts,
-                ground=True,
-                policy=MergePolicy.ALIASES,
-                glean=gleaning[d.stem],
-            ),
+            lambda d: grounded(pipeline[d.stem], glean=gleaning[d.stem]),
         )
     relations = _done(out / "relations.jsonl")
     two_step = [d for d in both if d.stem in relations]
     if two_step:
-        add("naive script (two-step subset)", two_step, lambda d: naive_candidate(naive[d.stem]))
-        add(
-            "pipeline v2 (two-step subset)",
-            two_step,
-            lambda d: pipeline_candidate(
-                pipeline[d.stem], texts, ground=True, policy=MergePolicy.ALIASES
-            ),
-        )
+        add_baselines(two_step, "two-step", "pipeline v2")
         add(
             "pipeline v2 + relationships by label (second call)",
             two_step,
-            lambda d: pipeline_candidate(
-                _with_relations(pipeline[d.stem], relations[d.stem]),
-                texts,
-                ground=True,
-                policy=MergePolicy.ALIASES,
-            ),
+            lambda d: grounded(_with_relations(pipeline[d.stem], relations[d.stem])),
         )
     for arm in PROMPT_ARMS:
         answers = _done(out / f"{arm}.jsonl")
         subset = [d for d in both if d.stem in answers]
         if not subset:
             continue
-        add(f"naive script ({arm} subset)", subset, lambda d: naive_candidate(naive[d.stem]))
-        add(
-            f"pipeline v2 ({arm} subset)",
-            subset,
-            lambda d: pipeline_candidate(
-                pipeline[d.stem], texts, ground=True, policy=MergePolicy.ALIASES
-            ),
-        )
+        add_baselines(subset, arm, "pipeline v2")
         add(
             f"pipeline with prompt {arm} (grounding, alias merging)",
             subset,
-            lambda d, a=answers: pipeline_candidate(
-                a[d.stem], texts, ground=True, policy=MergePolicy.ALIASES
-            ),
+            lambda d, a=answers: grounded(a[d.stem]),
         )
         if PROMPT_ARMS[arm] in NAMED_VERSIONS:
             add(
                 f"  {arm} without concepts added from relationship ends",
                 subset,
-                lambda d, a=answers: pipeline_candidate(
-                    _unlisted_dropped(a[d.stem]), texts, ground=True, policy=MergePolicy.ALIASES
-                ),
+                lambda d, a=answers: grounded(_unlisted_dropped(a[d.stem])),
             )
         add(
             f"  {arm} prompt alone (no grounding, no merging)",
@@ -736,9 +707,7 @@ def score_all(docs: list[ImportedDocument], args: argparse.Namespace) -> list[di
         add(
             "pipeline with prompt v4 (speed-check subset)",
             subset,
-            lambda d: pipeline_candidate(
-                fresh[d.stem], texts, ground=True, policy=MergePolicy.ALIASES
-            ),
+            lambda d: grounded(fresh[d.stem]),
         )
     return rows
 

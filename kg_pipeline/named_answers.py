@@ -19,7 +19,7 @@ grounding, merging, scoring, storage) sees the one extraction schema:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from kg_pipeline.schema import Concept, Extraction, Instance, Relationship
 
@@ -42,11 +42,8 @@ class NamedAnswerSummary:
 
     def add(self, other: NamedAnswerSummary) -> None:
         """Counts over several answers (gleaning passes) of one chunk."""
-        self.resolved += other.resolved
-        self.added_concepts += other.added_concepts
-        self.dropped_repeats += other.dropped_repeats
-        self.dropped_self += other.dropped_self
-        self.dropped_unlisted += other.dropped_unlisted
+        for field in fields(self):
+            setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
 
 
 def _next_id(taken: set[str]) -> str:

@@ -33,7 +33,7 @@ PROMPT_V4 = "kg-extract-v4"
 PromptVersion = Literal["kg-extract-v1", "kg-extract-v2", "kg-extract-v3", "kg-extract-v4"]
 # Versions whose answers name relationship endpoints by label and carry no instances: they pass
 # through kg_pipeline/named_answers.py before anything else reads them.
-NAMED_VERSIONS = frozenset({"kg-extract-v4"})
+NAMED_VERSIONS = frozenset({PROMPT_V4})
 PROMPT_VERSIONS: tuple[str, ...] = get_args(PromptVersion)
 USER_PREFIX = "Text to analyze:\n"
 
@@ -319,14 +319,17 @@ def _v2_types_block(vocabulary: Vocabulary) -> str:
     return _vocabulary_block(vocabulary)
 
 
+def _kinds_hint(vocabulary: Vocabulary) -> str:
+    """The data set's entity types as a hint, where it has them."""
+    if not vocabulary.entity_types:
+        return ""
+    return f" Kinds to look for: {'; '.join(vocabulary.entity_types)}."
+
+
 def build_system_prompt_v2(vocabulary: Vocabulary = BASE_VOCABULARY, *, lean: bool = False) -> str:
     """v2's system prompt; ``lean`` is v3's wording (bare-name labels, one-word kinds, no
     direction field)."""
-    kinds = (
-        f" Kinds to look for: {'; '.join(vocabulary.entity_types)}."
-        if vocabulary.entity_types
-        else ""
-    )
+    kinds = _kinds_hint(vocabulary)
     if lean:
         label = "the bare name as the text writes it, without titles or describing words"
         description = "its kind in a word or two"
@@ -563,11 +566,7 @@ _V4_EXAMPLES: tuple[tuple[str, list[tuple[str, str]], list[tuple[int, str, int]]
 
 
 def build_system_prompt_v4(vocabulary: Vocabulary = BASE_VOCABULARY) -> str:
-    kinds = (
-        f" Kinds to look for: {'; '.join(vocabulary.entity_types)}."
-        if vocabulary.entity_types
-        else ""
-    )
+    kinds = _kinds_hint(vocabulary)
     return f"""You extract a knowledge graph from a text and answer with JSON only.
 
 1. concepts: the named entities of the text (people, places, organisations, works, events, dates,
