@@ -1,7 +1,8 @@
 """The pipeline against the naive script (benchmarks/naive_extract.py) on Re-DocRED dev.
 
     .venv/bin/python benchmarks/redocred_quality.py [--sample 50] [--seed 0] [--glean-docs 10]
-        [--v1-docs 0] [--v3-docs 0] [--v4-docs 0] [--naive-check-every 0]
+        [--v1-docs 0] [--v3-docs 0] [--v4-docs 0] [--v5-docs 0]
+        [--naive-check-every 0 --naive-check-beside v5]
         [--data ../shared/datasets/redocred/dev_revised.json]
         [--base-url URL --model M --provider P] [--score-only]
 
@@ -16,12 +17,12 @@ grounding, each merge policy) is scored from the same answers:
   grounding and alias merging; ablations drop one switch each.
 - gleaning: one more call per chunk asking for what the first answer missed, merged in; its
   seconds are added to the first pass's (first ``--glean-docs`` documents).
-- v1, v3, v4: other prompt versions, for the prompt-design comparison (first ``--v1-docs`` /
-  ``--v3-docs`` / ``--v4-docs`` documents).
-- naive_check: the naive script once more on every ``--naive-check-every``-th document, in the
-  same run as the arms above, so that seconds measured in different runs can be compared: the
-  table's speed-check rows give, on those documents, these seconds beside the stored naive ones
-  and the v4 arm's.
+- v1, v3, v4, v5: other prompt versions, for the prompt-design comparison (first
+  ``--v1-docs`` / ``--v3-docs`` / ``--v4-docs`` / ``--v5-docs`` documents).
+- naive_beside_<arm>: the naive script once more on every ``--naive-check-every``-th document,
+  in the same run and blocks as the prompt arm ``--naive-check-beside``, so that the arm's
+  seconds are compared with the naive script's measured beside them: the table's speed-check
+  rows give, on those documents, these seconds, the stored naive ones and the arm's.
 
 The arms alternate in blocks of ``--block`` documents, so a slow spell of the machine falls on
 both, and the server's prefix cache (system prompt first) works as it would in a run of one arm.
@@ -61,6 +62,7 @@ from kg_pipeline.prompts import (
     PROMPT_V2,
     PROMPT_V3,
     PROMPT_V4,
+    PROMPT_V5,
     PROMPT_VERSION,
     build_messages,
     decoding_schema,
@@ -94,7 +96,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 DEFAULT_DATA = Path("../shared/datasets/redocred/dev_revised.json")
 # Other prompt versions run as arms of their own, on the first ``--<arm>-docs`` documents.
-PROMPT_ARMS = {"v1": PROMPT_VERSION, "v3": PROMPT_V3, "v4": PROMPT_V4}
+PROMPT_ARMS = {"v1": PROMPT_VERSION, "v3": PROMPT_V3, "v4": PROMPT_V4, "v5": PROMPT_V5}
 
 
 # --- running the arms --------------------------------------------------------------------------
@@ -297,7 +299,8 @@ def run_arms(
     docs: list[ImportedDocument], vocab: Vocabulary, settings: Any, args: argparse.Namespace
 ) -> None:
     out = RESULTS / "redocred"
-    arms = ("naive", "naive_check", "pipeline", "gleaning", "relations", *PROMPT_ARMS)
+    check = f"naive_beside_{args.naive_check_beside}"
+    arms = ("naive", check, "pipeline", "gleaning", "relations", *PROMPT_ARMS)
     files = {arm: out / f"{arm}.jsonl" for arm in arms}
     client = httpx.Client(base_url=settings.base_url, timeout=settings.timeout_seconds)
     types = list(vocab.types)
@@ -353,8 +356,8 @@ def run_arms(
                     second_pass(arm, doc, call, done["pipeline"][doc.stem])
         every = args.naive_check_every
         for doc in block:
-            if every and position[doc.stem] % every == 0 and doc.stem not in done["naive_check"]:
-                naive_pass("naive_check", doc)
+            if every and position[doc.stem] % every == 0 and doc.stem not in done[check]:
+                naive_pass(check, doc)
         for arm, version in PROMPT_ARMS.items():
             for doc in block:
                 if position[doc.stem] < getattr(args, f"{arm}_docs") and doc.stem not in done[arm]:
@@ -688,26 +691,28 @@ def score_all(docs: list[ImportedDocument], args: argparse.Namespace) -> list[di
                 a[d.stem], texts, ground=False, policy=MergePolicy.NONE, ground_concepts=False
             ),
         )
-    checked = _done(out / "naive_check.jsonl")
-    fresh = _done(out / "v4.jsonl")
-    subset = [d for d in both if d.stem in checked and d.stem in fresh]
-    if subset:
+    for arm in PROMPT_ARMS:
         # Seconds from different runs compare only through the machine's speed in each: the
-        # naive script again, in the v4 arm's run, on every n-th document.
+        # naive script again, in the arm's run, on every n-th document.
+        checked = _done(out / f"naive_beside_{arm}.jsonl")
+        fresh = _done(out / f"{arm}.jsonl")
+        subset = [d for d in both if d.stem in checked and d.stem in fresh]
+        if not subset:
+            continue
         add(
-            "naive script (speed-check subset, first run)",
+            f"naive script ({arm} speed-check subset, first run)",
             subset,
             lambda d: naive_candidate(naive[d.stem]),
         )
         add(
-            "naive script re-run beside v4 (speed-check subset)",
+            f"naive script re-run beside {arm} ({arm} speed-check subset)",
             subset,
-            lambda d: naive_candidate(checked[d.stem]),
+            lambda d, c=checked: naive_candidate(c[d.stem]),
         )
         add(
-            "pipeline with prompt v4 (speed-check subset)",
+            f"pipeline with prompt {arm} ({arm} speed-check subset)",
             subset,
-            lambda d: grounded(fresh[d.stem]),
+            lambda d, f=fresh: grounded(f[d.stem]),
         )
     return rows
 
@@ -752,7 +757,9 @@ def main() -> None:
     parser.add_argument("--v1-docs", type=int, default=0)
     parser.add_argument("--v3-docs", type=int, default=0)
     parser.add_argument("--v4-docs", type=int, default=0)
+    parser.add_argument("--v5-docs", type=int, default=0)
     parser.add_argument("--naive-check-every", type=int, default=0)
+    parser.add_argument("--naive-check-beside", choices=sorted(PROMPT_ARMS), default="v5")
     parser.add_argument("--relations-docs", type=int, default=0)
     parser.add_argument("--base-url")
     parser.add_argument("--model")

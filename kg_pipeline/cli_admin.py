@@ -169,8 +169,8 @@ def _replica(text: str) -> dict[str, Any]:
 @click.option(
     "--prompt-version",
     type=click.Choice(PROMPT_VERSIONS),
-    help="Extraction prompt (kg-extract-v2 and kg-extract-v4: for small models, v4 naming "
-    "concepts by label; kg-extract-v3: experimental).",
+    help="Extraction prompt (kg-extract-v2, -v4 and -v5: for small models, v4 and v5 naming "
+    "concepts by label, v5 with a shorter prompt; kg-extract-v3: experimental).",
 )
 @click.option(
     "--ground-quotes/--no-ground-quotes",

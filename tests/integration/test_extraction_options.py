@@ -5,10 +5,18 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
+
 from kg_pipeline.chunking import chunk_document
 from kg_pipeline.endpoints import EndpointSettings
 from kg_pipeline.extraction import ChunkExtraction, ExtractionOptions, extract_chunk
-from kg_pipeline.prompts import GLEANING_REQUEST, NAMED_GLEANING_REQUEST, PROMPT_V2, PROMPT_V4
+from kg_pipeline.prompts import (
+    GLEANING_REQUEST,
+    NAMED_GLEANING_REQUEST,
+    PROMPT_V2,
+    PROMPT_V4,
+    PROMPT_V5,
+)
 from kg_pipeline.providers import create_provider
 from kg_pipeline.vocabulary import named_vocabulary
 from tests.stand_in_server import Reply, StandInServer, chat_completion, extraction_body
@@ -150,10 +158,11 @@ NAMED = chat_completion(
 )  # fmt: skip
 
 
-def test_v4_answers_naming_concepts_become_grounded_extractions_with_ids() -> None:
+@pytest.mark.parametrize("version", [PROMPT_V4, PROMPT_V5])
+def test_named_answers_naming_concepts_become_grounded_extractions_with_ids(version: str) -> None:
     with StandInServer() as server:
         server.reply("POST", COMPLETIONS, NAMED)
-        record = run(server, ExtractionOptions(prompt_version=PROMPT_V4))
+        record = run(server, ExtractionOptions(prompt_version=version))
     body = sent(server, 0)
     schema = body["response_format"]["json_schema"]["schema"]
     relationship = schema["properties"]["relationships"]["items"]

@@ -4,9 +4,11 @@ import pytest
 
 from kg_pipeline.prompts import (
     GLEANING_REQUEST,
+    NAMED_VERSIONS,
     PROMPT_V2,
     PROMPT_V3,
     PROMPT_V4,
+    PROMPT_V5,
     PROMPT_VERSION,
     USER_PREFIX,
     build_messages,
@@ -154,3 +156,16 @@ def test_v4_keeps_only_the_facts_whose_types_a_small_vocabulary_offers() -> None
     answer = json.loads(build_messages("x", vocab, PROMPT_V4).example_assistant)
     assert [r["type"] for r in answer["relationships"]] == ["PRODUCES"]
     assert _fits(answer, decoding_schema(vocab, PROMPT_V4))
+
+
+def test_v5_is_v4_with_the_types_named_but_not_defined() -> None:
+    vocab = named_vocabulary("redocred")
+    v4 = build_messages("The chunk.", vocab, PROMPT_V4)
+    v5 = build_messages("The chunk.", vocab, PROMPT_V5)
+    definition = vocab.definitions["PLACE_OF_BIRTH"]
+    assert definition in v4.system and definition not in v5.system
+    assert all(t in v5.system for t in vocab.types)
+    assert len(v5.system) < len(v4.system) / 2  # the point of v5: a shorter fixed prefix
+    assert (v5.examples, v5.example_assistant) == (v4.examples, v4.example_assistant)
+    assert decoding_schema(vocab, PROMPT_V5) == decoding_schema(vocab, PROMPT_V4)
+    assert (v5.version, PROMPT_V5 in NAMED_VERSIONS) == (PROMPT_V5, True)
