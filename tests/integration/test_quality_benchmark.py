@@ -1,6 +1,7 @@
 """The Re-DocRED benchmark's own parts: the naive script's request and answer handling against a
 loopback server, and its scorer on a hand-checked document."""
 
+import dataclasses
 import importlib.util
 import json
 import sys
@@ -218,6 +219,47 @@ def test_the_speed_check_puts_a_re_run_of_the_naive_script_beside_the_v4_arm(
     assert list(seconds.values())[:2] == [30.0, 33.0]
     assert 20.0 <= list(seconds.values())[2] < 21.0  # plus the scorer's post-processing
     assert not any("v5 speed-check" in name for name in rows)  # no re-run beside v5 stored
+
+
+def test_the_speed_check_is_given_again_without_documents_where_the_naive_re_run_ran_away(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    second = dataclasses.replace(DOC, stem="0002")
+    extraction = answer(["Ada Lovelace", "London"], ["Ada Lovelace", "London"], [])
+    for doc, naive_seconds, finish in ((DOC, 30.0, "stop"), (second, 400.0, "length")):
+        [chunk] = chunk_document(doc.stem, doc.text)
+        naive_row = {
+            "doc": doc.stem,
+            "seconds": naive_seconds,
+            "raw": json.dumps(extraction),
+            "finish_reason": finish,
+            "completion_tokens": 100,
+            "parsed": extraction,
+            "error": None,
+        }
+        pipeline_row = {"doc": doc.stem} | stored_row(chunk.chunk_id, extraction)
+        files = {
+            "naive": naive_row | {"finish_reason": "stop", "seconds": 30.0},
+            "naive_beside_v5": naive_row,
+            "pipeline": pipeline_row,
+            "v5": pipeline_row | {"seconds": 40.0},
+        }
+        for arm, row in files.items():
+            bench._append(tmp_path / "redocred" / f"{arm}.jsonl", row)
+    monkeypatch.setattr(bench, "RESULTS", tmp_path)
+    rows = {r["configuration"]: r for r in bench.score_all([DOC, second], None)}
+    every = rows["naive script re-run beside v5 (v5 speed-check subset)"]
+    tame = rows["naive script re-run beside v5 (v5 speed-check subset, no naive runaway)"]
+    arm = rows["pipeline with prompt v5 (v5 speed-check subset, no naive runaway)"]
+    assert (every["documents"], every["seconds_per_document"], every["runaway_calls"]) == (
+        2,
+        215.0,
+        1,
+    )
+    assert (tame["documents"], tame["seconds_per_document"], tame["runaway_calls"]) == (1, 30.0, 0)
+    assert arm["documents"] == 1 and 40.0 <= arm["seconds_per_document"] < 41.0
+    # The stored first run had no runaway, so its rows are not split.
+    assert not any("no naive runaway" in name and "v4" in name for name in rows)
 
 
 def test_the_named_ablation_re_reads_raw_answers_dropping_relationships_to_unlisted_ends() -> None:
