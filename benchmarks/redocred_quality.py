@@ -667,8 +667,8 @@ def score_all(docs: list[ImportedDocument], args: argparse.Namespace) -> list[di
             two_step,
             lambda d: grounded(_with_relations(pipeline[d.stem], relations[d.stem])),
         )
-    for arm in PROMPT_ARMS:
-        answers = _done(out / f"{arm}.jsonl")
+    arm_answers = {arm: _done(out / f"{arm}.jsonl") for arm in PROMPT_ARMS}
+    for arm, answers in arm_answers.items():
         subset = [d for d in both if d.stem in answers]
         if not subset:
             continue
@@ -691,11 +691,10 @@ def score_all(docs: list[ImportedDocument], args: argparse.Namespace) -> list[di
                 a[d.stem], texts, ground=False, policy=MergePolicy.NONE, ground_concepts=False
             ),
         )
-    for arm in PROMPT_ARMS:
+    for arm, fresh in arm_answers.items():
         # Seconds from different runs compare only through the machine's speed in each: the
         # naive script again, in the arm's run, on every n-th document.
         checked = _done(out / f"naive_beside_{arm}.jsonl")
-        fresh = _done(out / f"{arm}.jsonl")
         subset = [d for d in both if d.stem in checked and d.stem in fresh]
         if not subset:
             continue
@@ -760,10 +759,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--block", type=int, default=5)
     parser.add_argument("--glean-docs", type=int, default=10)
-    parser.add_argument("--v1-docs", type=int, default=0)
-    parser.add_argument("--v3-docs", type=int, default=0)
-    parser.add_argument("--v4-docs", type=int, default=0)
-    parser.add_argument("--v5-docs", type=int, default=0)
+    for arm in PROMPT_ARMS:
+        parser.add_argument(f"--{arm}-docs", type=int, default=0)
     parser.add_argument("--naive-check-every", type=int, default=0)
     parser.add_argument("--naive-check-beside", choices=sorted(PROMPT_ARMS), default="v5")
     parser.add_argument("--relations-docs", type=int, default=0)
