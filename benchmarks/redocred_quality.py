@@ -63,6 +63,7 @@ from kg_pipeline.prompts import (
     PROMPT_V3,
     PROMPT_V4,
     PROMPT_V5,
+    PROMPT_V6,
     PROMPT_VERSION,
     build_messages,
     decoding_schema,
@@ -96,7 +97,13 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 DEFAULT_DATA = Path("../shared/datasets/redocred/dev_revised.json")
 # Other prompt versions run as arms of their own, on the first ``--<arm>-docs`` documents.
-PROMPT_ARMS = {"v1": PROMPT_VERSION, "v3": PROMPT_V3, "v4": PROMPT_V4, "v5": PROMPT_V5}
+PROMPT_ARMS = {
+    "v1": PROMPT_VERSION,
+    "v3": PROMPT_V3,
+    "v4": PROMPT_V4,
+    "v5": PROMPT_V5,
+    "v6": PROMPT_V6,
+}
 
 
 # --- running the arms --------------------------------------------------------------------------

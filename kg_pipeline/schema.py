@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from kg_pipeline.vocabulary import BASE_VOCABULARY, Vocabulary
 
@@ -109,6 +109,27 @@ class Extraction(_Lenient):
     instances: list[Instance] = Field(default_factory=list, max_length=_B.max_instances)
     relationships: list[Relationship] = Field(default_factory=list, max_length=_B.max_relationships)
 
+    @field_validator("concepts", mode="before")
+    @classmethod
+    def _labels_as_concepts(cls, value: Any) -> Any:
+        """A concept written as its label alone (prompt kg-extract-v6's bare shape) gets the next
+        free id c1, c2, ... and no description: ids and kinds were a quarter of v5's output
+        tokens, and its relationships name concepts by label, not id."""
+        if not isinstance(value, list) or not any(isinstance(item, str) for item in value):
+            return value
+        taken = {item.get("concept_id") for item in value if isinstance(item, dict)}
+        concepts: list[Any] = []
+        n = 0
+        for item in value:
+            if isinstance(item, str):
+                n += 1
+                while f"c{n}" in taken:
+                    n += 1
+                concepts.append({"concept_id": f"c{n}", "label": item, "description": ""})
+            else:
+                concepts.append(item)
+        return concepts
+
 
 def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
     """Replace ``$ref`` with the referenced definition: not every grammar converter follows refs."""
@@ -198,6 +219,11 @@ def _name_endpoints(schema: dict[str, Any], bounds: SchemaBounds) -> None:
     props["relationships"]["items"]["properties"] = new | old
 
 
+def _bare_concepts(schema: dict[str, Any], bounds: SchemaBounds) -> None:
+    concepts = schema["properties"]["concepts"]
+    concepts["items"] = {"type": "string", "maxLength": bounds.max_label_length}
+
+
 def extraction_json_schema(
     vocabulary: Vocabulary = BASE_VOCABULARY,
     bounds: SchemaBounds = DEFAULT_BOUNDS,
@@ -205,6 +231,7 @@ def extraction_json_schema(
     omit: frozenset[str] = frozenset(),
     *,
     named: bool = False,
+    bare: bool = False,
 ) -> dict[str, Any]:
     """The JSON schema for constrained decoding: self-contained, bounded, vocabulary as enum.
 
@@ -216,7 +243,12 @@ def extraction_json_schema(
     (each concept's label, which must occur in the text, is its quote), and relationships as
     head, type, tail naming concepts by label. A small model writing ids copies its example's
     id pattern whatever the text says; a name it has to write is the entity itself.
+
+    ``bare`` (with ``named``; prompt kg-extract-v6) lists concepts as their labels alone: in the
+    named shape nothing refers to a concept's id, so ids and kinds only cost output tokens.
     """
+    if bare and not named:
+        raise ValueError("bare concepts need the named shape: relationships must name labels")
     for name, value in vars(bounds).items():
         if value > getattr(CEILING, name):
             raise ValueError(f"schema bound {name}={value} exceeds the validation limit")
@@ -235,6 +267,8 @@ def extraction_json_schema(
     rel_props["relationship_type"] = {"type": "string", "enum": list(vocabulary.types)}
     if named:
         _name_endpoints(schema, bounds)
+    if bare:
+        _bare_concepts(schema, bounds)
     # Small models under a grammar take the shortest path, an empty array, unless made to list
     # something. Only the decoding schema asks for it: an empty answer still validates.
     for key in ("concepts", "instances"):

@@ -16,6 +16,7 @@ from kg_pipeline.prompts import (
     PROMPT_V2,
     PROMPT_V4,
     PROMPT_V5,
+    PROMPT_V6,
 )
 from kg_pipeline.providers import create_provider
 from kg_pipeline.vocabulary import named_vocabulary
@@ -158,15 +159,37 @@ NAMED = chat_completion(
 )  # fmt: skip
 
 
-@pytest.mark.parametrize("version", [PROMPT_V4, PROMPT_V5])
-def test_named_answers_naming_concepts_become_grounded_extractions_with_ids(version: str) -> None:
+# The same answer as v6 writes it: concepts as bare labels, no spaces.
+BARE = chat_completion(
+    json.dumps(
+        {
+            "concepts": ["Ada Lovelace", "london"],
+            "relationships": [
+                {"head": "Ada Lovelace", "type": "PLACE_OF_BIRTH", "tail": "London"},
+                {"head": "Ada Lovelace", "type": "PLACE_OF_BIRTH", "tail": "London"},
+                {"head": "Charles Babbage", "type": "NOTABLE_WORK", "tail": "Analytical Engine"},
+            ],
+        },
+        separators=(",", ":"),
+    )
+)
+
+
+@pytest.mark.parametrize(
+    ("version", "reply"), [(PROMPT_V4, NAMED), (PROMPT_V5, NAMED), (PROMPT_V6, BARE)]
+)
+def test_named_answers_naming_concepts_become_grounded_extractions_with_ids(
+    version: str, reply: Reply
+) -> None:
     with StandInServer() as server:
-        server.reply("POST", COMPLETIONS, NAMED)
+        server.reply("POST", COMPLETIONS, reply)
         record = run(server, ExtractionOptions(prompt_version=version))
     body = sent(server, 0)
     schema = body["response_format"]["json_schema"]["schema"]
     relationship = schema["properties"]["relationships"]["items"]
     assert list(relationship["properties"]) == ["head", "type", "tail"]
+    concept_items = schema["properties"]["concepts"]["items"]
+    assert (concept_items["type"] == "string") == (version == PROMPT_V6)
     assert [m["role"] for m in body["messages"]].count("assistant") == 3
     assert record.extraction is not None and record.named_answer is not None
     extraction = record.extraction

@@ -3,16 +3,19 @@ import json
 import pytest
 
 from kg_pipeline.prompts import (
+    BARE_GLEANING_REQUEST,
     GLEANING_REQUEST,
     NAMED_VERSIONS,
     PROMPT_V2,
     PROMPT_V3,
     PROMPT_V4,
     PROMPT_V5,
+    PROMPT_V6,
     PROMPT_VERSION,
     USER_PREFIX,
     build_messages,
     decoding_schema,
+    gleaning_request,
 )
 from kg_pipeline.schema import Extraction
 from kg_pipeline.vocabulary import BASE_VOCABULARY, Vocabulary, named_vocabulary
@@ -169,3 +172,33 @@ def test_v5_is_v4_with_the_types_named_but_not_defined() -> None:
     assert (v5.examples, v5.example_assistant) == (v4.examples, v4.example_assistant)
     assert decoding_schema(vocab, PROMPT_V5) == decoding_schema(vocab, PROMPT_V4)
     assert (v5.version, PROMPT_V5 in NAMED_VERSIONS) == (PROMPT_V5, True)
+
+
+def test_v6_is_v4_answering_with_bare_labels_in_compact_json() -> None:
+    vocab = named_vocabulary("redocred")
+    v4 = build_messages("The chunk.", vocab, PROMPT_V4)
+    v6 = build_messages("The chunk.", vocab, PROMPT_V6)
+    assert vocab.definitions["PLACE_OF_BIRTH"] in v6.system  # the definitions stay
+    assert "ids c1" in v4.system and "ids c1" not in v6.system
+    assert "description" not in v6.system
+    schema = decoding_schema(vocab, PROMPT_V6)
+    assert schema["properties"]["concepts"]["items"] == {"type": "string", "maxLength": 60}
+    v4_answers = [v4.example_assistant, *(a for _, a in v4.examples)]
+    v6_answers = [v6.example_assistant, *(a for _, a in v6.examples)]
+    for old, new in zip(v4_answers, v6_answers, strict=True):
+        answer = json.loads(new)
+        assert _fits(answer, schema), answer
+        # The same entities and facts as v4's example, with nothing between JSON tokens.
+        assert answer["concepts"] == [c["label"] for c in json.loads(old)["concepts"]]
+        assert answer["relationships"] == json.loads(old)["relationships"]
+        assert new == json.dumps(answer, ensure_ascii=False, separators=(",", ":"))
+        assert len(new) < 0.65 * len(old)
+    assert (v6.version, PROMPT_V6 in NAMED_VERSIONS) == (PROMPT_V6, True)
+    assert "ids" not in gleaning_request(PROMPT_V6) == BARE_GLEANING_REQUEST
+
+
+def test_v6_falls_back_to_a_single_bare_example_with_types_the_vocabulary_offers() -> None:
+    messages = build_messages("x", BASE_VOCABULARY, PROMPT_V6)
+    answer = json.loads(messages.example_assistant)
+    assert messages.examples == () and all(isinstance(c, str) for c in answer["concepts"])
+    assert _fits(answer, decoding_schema(BASE_VOCABULARY, PROMPT_V6))

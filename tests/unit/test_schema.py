@@ -166,3 +166,27 @@ def test_confidence_is_a_number_whenever_the_decoding_schema_asks_for_it() -> No
     assert "confidence" not in lean["properties"]["relationships"]["items"]["properties"]
     answer = {"relationships": [{"head": "a", "type": "CAUSES", "tail": "b"}]}
     assert Extraction.model_validate(answer).relationships[0].confidence is None
+
+
+def test_the_bare_shape_lists_concepts_as_labels_and_needs_named_relationships() -> None:
+    schema = extraction_json_schema(named=True, bare=True)
+    concepts = schema["properties"]["concepts"]
+    assert concepts["items"] == {"type": "string", "maxLength": 80}
+    assert concepts["minItems"] == 1 and concepts["maxItems"] == DEFAULT_BOUNDS.max_concepts
+    with pytest.raises(ValueError, match="named shape"):
+        extraction_json_schema(bare=True)
+
+
+def test_concepts_written_as_labels_get_the_next_free_ids_and_no_description() -> None:
+    answer = {
+        "concepts": ["Bled", {"concept_id": "c2", "label": "Slovenia", "description": ""}, "1011"],
+        "relationships": [{"head": "Bled", "type": "COUNTRY", "tail": "Slovenia"}],
+    }
+    concepts = Extraction.model_validate(answer).concepts
+    assert [(c.concept_id, c.label, c.description) for c in concepts] == [
+        ("c1", "Bled", ""),
+        ("c2", "Slovenia", ""),
+        ("c3", "1011", ""),
+    ]
+    with pytest.raises(ValidationError):
+        Extraction.model_validate({"concepts": [""]})  # an empty label is still refused
