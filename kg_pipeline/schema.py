@@ -114,7 +114,8 @@ class Extraction(_Lenient):
     def _labels_as_concepts(cls, value: Any) -> Any:
         """A concept written as its label alone (prompt kg-extract-v6's bare shape) gets the next
         free id c1, c2, ... and no description: ids and kinds were a quarter of v5's output
-        tokens, and its relationships name concepts by label, not id."""
+        tokens, and its relationships name concepts by label, not id. A blank label names
+        nothing and is dropped, rather than failing the chunk's every other concept."""
         if not isinstance(value, list) or not any(isinstance(item, str) for item in value):
             return value
         taken = {item.get("concept_id") for item in value if isinstance(item, dict)}
@@ -122,6 +123,8 @@ class Extraction(_Lenient):
         n = 0
         for item in value:
             if isinstance(item, str):
+                if not item.strip():
+                    continue
                 n += 1
                 while f"c{n}" in taken:
                     n += 1
@@ -213,7 +216,8 @@ def _name_endpoints(schema: dict[str, Any], bounds: SchemaBounds) -> None:
     del props["instances"]
     del props["concepts"]["items"]["properties"]["search_terms"]
     old = props["relationships"]["items"]["properties"]
-    label = {"type": "string", "maxLength": bounds.max_label_length}
+    # An empty name would fail validation (and then the whole chunk), so the grammar forbids it.
+    label = {"type": "string", "minLength": 1, "maxLength": bounds.max_label_length}
     new = {"head": label, "type": old.pop("relationship_type"), "tail": dict(label)}
     del old["from_concept_id"], old["to_concept_id"]
     props["relationships"]["items"]["properties"] = new | old
@@ -221,7 +225,7 @@ def _name_endpoints(schema: dict[str, Any], bounds: SchemaBounds) -> None:
 
 def _bare_concepts(schema: dict[str, Any], bounds: SchemaBounds) -> None:
     concepts = schema["properties"]["concepts"]
-    concepts["items"] = {"type": "string", "maxLength": bounds.max_label_length}
+    concepts["items"] = {"type": "string", "minLength": 1, "maxLength": bounds.max_label_length}
 
 
 def extraction_json_schema(

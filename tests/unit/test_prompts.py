@@ -182,7 +182,11 @@ def test_v6_is_v4_answering_with_bare_labels_in_compact_json() -> None:
     assert "ids c1" in v4.system and "ids c1" not in v6.system
     assert "description" not in v6.system
     schema = decoding_schema(vocab, PROMPT_V6)
-    assert schema["properties"]["concepts"]["items"] == {"type": "string", "maxLength": 60}
+    assert schema["properties"]["concepts"]["items"] == {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 60,
+    }
     v4_answers = [v4.example_assistant, *(a for _, a in v4.examples)]
     v6_answers = [v6.example_assistant, *(a for _, a in v6.examples)]
     for old, new in zip(v4_answers, v6_answers, strict=True):

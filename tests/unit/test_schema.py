@@ -137,7 +137,7 @@ def test_the_named_shape_asks_for_labels_and_no_instances_or_search_terms() -> N
     relationship = props["relationships"]["items"]
     # head, type, tail in the order a fact is read; each end a label, not an id enum.
     assert relationship["required"] == ["head", "type", "tail", "confidence", "direction_semantics"]
-    assert relationship["properties"]["head"] == {"type": "string", "maxLength": 80}
+    assert relationship["properties"]["head"] == {"type": "string", "minLength": 1, "maxLength": 80}
     assert "enum" in relationship["properties"]["type"]
 
 
@@ -171,7 +171,7 @@ def test_confidence_is_a_number_whenever_the_decoding_schema_asks_for_it() -> No
 def test_the_bare_shape_lists_concepts_as_labels_and_needs_named_relationships() -> None:
     schema = extraction_json_schema(named=True, bare=True)
     concepts = schema["properties"]["concepts"]
-    assert concepts["items"] == {"type": "string", "maxLength": 80}
+    assert concepts["items"] == {"type": "string", "minLength": 1, "maxLength": 80}
     assert concepts["minItems"] == 1 and concepts["maxItems"] == DEFAULT_BOUNDS.max_concepts
     with pytest.raises(ValueError, match="named shape"):
         extraction_json_schema(bare=True)
@@ -188,5 +188,6 @@ def test_concepts_written_as_labels_get_the_next_free_ids_and_no_description() -
         ("c2", "Slovenia", ""),
         ("c3", "1011", ""),
     ]
-    with pytest.raises(ValidationError):
-        Extraction.model_validate({"concepts": [""]})  # an empty label is still refused
+    # A blank label names nothing: it goes, and the rest of the answer stays.
+    blank = Extraction.model_validate({"concepts": ["Bled", "", "  ", "1011"]})
+    assert [(c.concept_id, c.label) for c in blank.concepts] == [("c1", "Bled"), ("c2", "1011")]
