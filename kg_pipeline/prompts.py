@@ -687,7 +687,11 @@ def build_messages_v5(chunk_text: str, vocabulary: Vocabulary = BASE_VOCABULARY)
 # spaces after commas and colons its examples showed; none of these is scored, and in the named
 # shape nothing refers to an id. v6 is v4 (definitions kept) with concepts listed as their
 # labels and examples written without spaces: the same answers re-serialised that way are 54 %
-# of the tokens.
+# of the tokens. Measured on the same 50 documents: 311 output tokens per document (v4: 523),
+# entity F1 0.392, entity-pair F1 0.104, typed relation F1 0.033 (v4: 0.322 / 0.100 / 0.029);
+# beside the naive script in one run, 0.54x its seconds (0.88x without its two runaway calls).
+# It also lists more of the text's entities (entity recall 0.310 against v4's 0.245), for
+# reasons not measured.
 
 
 def build_messages_v6(chunk_text: str, vocabulary: Vocabulary = BASE_VOCABULARY) -> PromptMessages:
