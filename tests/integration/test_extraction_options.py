@@ -11,6 +11,7 @@ from kg_pipeline.chunking import chunk_document
 from kg_pipeline.endpoints import EndpointSettings
 from kg_pipeline.extraction import ChunkExtraction, ExtractionOptions, extract_chunk
 from kg_pipeline.prompts import (
+    BARE_GLEANING_REQUEST,
     GLEANING_REQUEST,
     NAMED_GLEANING_REQUEST,
     PROMPT_V2,
@@ -229,4 +230,25 @@ def test_gleaning_a_v4_answer_asks_in_its_named_shape_and_resolves_each_pass() -
     assert record.extraction is not None and record.named_answer is not None
     labels = [c.label for c in record.extraction.concepts]
     assert labels.count("Ada Lovelace") == 1 and "Charles Babbage" in labels
+    assert len(record.extraction.relationships) == 2  # the first pass's and the gleaned one
+
+
+def test_gleaning_a_v6_answer_asks_for_bare_labels_and_resolves_each_pass() -> None:
+    more = chat_completion(
+        json.dumps(
+            {
+                "concepts": ["Charles Babbage"],
+                "relationships": [{"head": "Ada Lovelace", "type": "SIBLING", "tail": "Charles Babbage"}],
+            },
+            separators=(",", ":"),
+        )
+    )  # fmt: skip
+    with StandInServer() as server:
+        server.reply("POST", COMPLETIONS, BARE, more)
+        record = run(server, ExtractionOptions(prompt_version=PROMPT_V6, gleaning=1))
+    follow_up = sent(server, 1)["messages"][-1]["content"]
+    assert follow_up == BARE_GLEANING_REQUEST and "ids" not in follow_up
+    assert record.extraction is not None
+    labels = [c.label for c in record.extraction.concepts]
+    assert labels.count("Ada Lovelace") == 1 and labels.count("Charles Babbage") == 1
     assert len(record.extraction.relationships) == 2  # the first pass's and the gleaned one
