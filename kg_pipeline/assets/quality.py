@@ -1,10 +1,11 @@
 """`quality_report` (per model endpoint, with its acceptance checks) and `model_comparison`."""
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Literal
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from kg_pipeline.assets.extractions import results_dir, routed_name, write_atomically
 from kg_pipeline.baseline import Baseline
@@ -14,12 +15,8 @@ from kg_pipeline.extraction import ChunkExtraction
 from kg_pipeline.providers.embeddings import HTTPEmbedder
 from kg_pipeline.quality.comparison import ModelRow, compare_models, render_comparison
 from kg_pipeline.quality.plots import plot_f1_by_category, plot_reliability
-from kg_pipeline.quality.report import (
-    QualityReport,
-    build_quality_report,
-    render_markdown,
-    summary_metrics,
-)
+from kg_pipeline.quality.report import QualityReport, build_quality_report, summary_metrics
+from kg_pipeline.quality.report_markdown import render_markdown
 from kg_pipeline.vocabulary import (
     BASE_VOCABULARY,
     Vocabulary,
@@ -52,7 +49,10 @@ class QualityReportConfig(dg.Config):
 
 
 QUALITY_CHECKS = {
-    "schema_valid_check": "Share of chunks with schema-valid JSON >= min_schema_valid_rate.",
+    "coverage_check": "Every chunk of the extraction run was answered (none unavailable: server "
+    "unreachable or timed out); the other figures cover only the answered chunks.",
+    "schema_valid_check": "Share of the chunks the model answered with schema-valid JSON >= "
+    "min_schema_valid_rate.",
     "concept_f1_check": "Concept F1 (most lenient match level) against the baseline >= "
     "min_concept_f1.",
     "relationship_type_accuracy_check": "Share of endpoint-matched relationships with the "
@@ -61,9 +61,35 @@ QUALITY_CHECKS = {
 }
 
 
+def coverage_check_result(report: QualityReport) -> dg.AssetCheckResult:
+    """Fails, at ERROR severity whatever ``check_severity`` says, when any chunk went unanswered.
+
+    A check of its own rather than a lower schema-valid rate: an outage is not bad JSON, and
+    folding one into the other hid which of the two a user had to fix (the server, or the
+    model and its prompt). ERROR because it is not a quality bar a team may choose to relax:
+    the report simply does not cover the whole run, whatever its other figures say."""
+    coverage = report.coverage
+    causes = coverage.causes if coverage is not None else []
+    return dg.AssetCheckResult(
+        check_name="coverage_check",
+        asset_key="quality_report",
+        passed=coverage is not None and coverage.complete,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "coverage": report.coverage_statement,
+            "chunks": coverage.chunks if coverage is not None else report.validity.chunks,
+            "chunks_unavailable": coverage.unavailable if coverage is not None else 0,
+            "causes": dg.MetadataValue.json(causes),
+        },
+    )
+
+
 def quality_check_results(
     report: QualityReport, config: QualityReportConfig
 ) -> Iterator[dg.AssetCheckResult]:
+    """The coverage check, then each acceptance criterion with the coverage beside its value:
+    a concept F1 measured on half the chunks reads differently from one measured on all."""
+    yield coverage_check_result(report)
     severity = dg.AssetCheckSeverity(config.check_severity)
     rel = report.relationships()
     top = report.top_level
@@ -77,8 +103,11 @@ def quality_check_results(
         ),
         "quote_error_check": (report.quotes.error_rate, config.max_quote_error_rate, "<"),
     }
+    # "0.950 (19/20)": the rate with the answered chunks it is taken over.
+    details = {"schema_valid_check": {"schema_valid": report.validity.schema_valid_share}}
     for name, (value, threshold, relation) in measured.items():
-        if value is None:  # nothing to measure (no relationship matched, no quote given)
+        # Nothing to measure (no chunk answered, no relationship matched, no quote given).
+        if value is None:
             passed = False
         else:
             passed = value >= threshold if relation == ">=" else value < threshold
@@ -91,6 +120,8 @@ def quality_check_results(
                 "value": value if value is not None else "n/a",
                 "threshold": f"{relation} {threshold}",
                 "measured_against": report.measured_against,
+                "coverage": report.coverage_statement,
+                **details.get(name, {}),
             },
         )
 
@@ -111,12 +142,51 @@ def _report_vocabulary(
         return BASE_VOCABULARY
 
 
+def latest_records_file(partition: str) -> Path:
+    """The records file of the partition's latest extraction run: its model's own run or its
+    routed run (results/extractions/), whichever was written last."""
+    folder = results_dir() / "extractions"
+    written = [
+        path
+        for path in (folder / f"{partition}.jsonl", folder / f"{routed_name(partition)}.jsonl")
+        if path.exists()
+    ]
+    if not written:
+        raise dg.Failure(
+            f"no extraction records for {partition!r} in {folder}; materialize `extractions` "
+            f"for this partition first (`kg run --model {partition}`)"
+        )
+    return max(written, key=lambda path: path.stat().st_mtime_ns)
+
+
+def read_records(path: Path) -> list[ChunkExtraction]:
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(ChunkExtraction.model_validate_json(line))
+        except ValidationError as exc:
+            raise dg.Failure(
+                f"{path}:{number} is not an extraction record ({exc.errors()[0]['msg']}); "
+                "materialize `extractions` again to rewrite the file"
+            ) from exc
+    return records
+
+
 def build_quality_report_asset(models: dg.PartitionsDefinition) -> dg.AssetsDefinition:
-    """`quality_report`, partitioned like `extractions`."""
+    """`quality_report`, partitioned like `extractions`.
+
+    The records are read from the file `extractions` writes, not handed over as its output:
+    `extractions` fails a run in which any chunk went unanswered, after writing every record,
+    and a failed step stores no output, so an input would load the last *successful* run's
+    records, a report on data that is no longer current. From the file, the report can be
+    materialized alone after such a run, and states its coverage."""
 
     @dg.asset(
         group_name="evaluate",
         partitions_def=models,
+        deps=["extractions"],
         kinds={"python"},
         check_specs=[
             dg.AssetCheckSpec(name, asset="quality_report", description=description)
@@ -128,13 +198,17 @@ def build_quality_report_asset(models: dg.PartitionsDefinition) -> dg.AssetsDefi
         config: QualityReportConfig,
         documents: list[Document],
         chunks: list[Chunk],
-        extractions: list[ChunkExtraction],
         baseline: Baseline,
     ) -> Iterator[dg.Output[QualityReport] | dg.AssetCheckResult]:
-        """This model against the baseline (curated references or a recorded model): JSON
-        validity, concept P/R/F1 at the exact and fuzzy levels with bootstrap intervals,
-        relationship P/R/F1 and type accuracy, quote precision and hallucinations; per document,
-        category and corpus (definitions in kg_pipeline/quality/)."""
+        """This model against the baseline (curated references or a recorded model): the
+        coverage of the latest extraction run (chunks answered, and why others were not), JSON
+        validity of the answered chunks, concept P/R/F1 at the exact and fuzzy levels with
+        bootstrap intervals, relationship P/R/F1 and type accuracy, quote precision and
+        hallucinations; per document, category and corpus (definitions in
+        kg_pipeline/quality/)."""
+        records_file = latest_records_file(context.partition_key)
+        extractions = read_records(records_file)
+        context.log.info(f"scoring {len(extractions)} records from {records_file}")
         vocabulary = _report_vocabulary(context, config, extractions)
         embedder = (
             HTTPEmbedder(config.embedding_base_url, config.embedding_model, config.embedding_api)
@@ -161,9 +235,15 @@ def build_quality_report_asset(models: dg.PartitionsDefinition) -> dg.AssetsDefi
         write_atomically(out.with_suffix(".json"), report.model_dump_json())
         reliability = plot_reliability(report, out.with_suffix(".calibration.png"))
         by_category = plot_f1_by_category(report, out.with_suffix(".f1_by_category.png"))
+        if report.coverage is not None and not report.coverage.complete:
+            context.log.warning(f"quality report for {stem} {report.coverage_statement}")
         yield dg.Output(
             report,
             metadata={
+                "coverage": report.coverage_statement,
+                "chunks": report.validity.chunks,
+                "chunks_answered": report.validity.answered,
+                "chunks_unavailable": report.validity.unavailable,
                 "report": dg.MetadataValue.md(markdown),
                 "calibration_plot": dg.MetadataValue.path(str(reliability)),
                 "f1_by_category_plot": dg.MetadataValue.path(str(by_category)),
@@ -174,6 +254,7 @@ def build_quality_report_asset(models: dg.PartitionsDefinition) -> dg.AssetsDefi
                 "documents_scored": len(report.documents),
                 "measured_against": report.measured_against,
                 "report_file": dg.MetadataValue.path(str(out)),
+                "records_file": dg.MetadataValue.path(str(records_file)),
             },
         )
         yield from quality_check_results(report, config)

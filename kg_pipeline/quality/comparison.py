@@ -14,7 +14,7 @@ class ModelRow:
     model: str
     concept_f1: float
     relationship_type_accuracy: float | None
-    schema_valid_rate: float
+    schema_valid_rate: float | None  # None: the model answered no chunk
     seconds_per_chunk: float | None
     output_tokens_per_second: float | None
     measured_against: str

@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from kg_pipeline.baseline import Baseline
 from kg_pipeline.chunking import Chunk
@@ -33,35 +33,11 @@ from kg_pipeline.quality.relationships import (
     score_pairs,
     score_relationships,
 )
+from kg_pipeline.quality.validity import Coverage, ValidityCounts
 from kg_pipeline.vocabulary import Vocabulary
 
 BOOTSTRAP_SAMPLES = 1000
 _TYPE_FIELD: dict[str, TypeField] = {"kg60": "type_60", "kg90": "type_90"}
-
-
-class ValidityCounts(BaseModel):
-    """JSON validity, each outcome counted on its own (a repaired answer is also schema-valid)."""
-
-    chunks: int = 0
-    parsed: int = 0  # the answer held a JSON object that parsed
-    schema_valid: int = 0
-    repaired: int = 0  # valid only after removing fences, prose or trailing commas, or raw controls
-    truncated: int = 0  # stopped at the output budget
-    failed: int = 0  # no usable extraction, for whatever reason
-
-    def add(self, record: ChunkExtraction) -> None:
-        self.chunks += 1
-        stats = record.stats
-        valid = record.status is ExtractionStatus.VALID
-        self.schema_valid += valid
-        self.parsed += valid or (stats is not None and stats.parse_failure == "schema")
-        self.repaired += valid and stats is not None and bool(stats.repairs)
-        self.truncated += record.status is ExtractionStatus.TRUNCATED
-        self.failed += not valid
-
-    @property
-    def schema_valid_rate(self) -> float:
-        return self.schema_valid / self.chunks if self.chunks else 0.0
 
 
 class DocumentScore(BaseModel):
@@ -69,6 +45,7 @@ class DocumentScore(BaseModel):
     category: str
     chunks: int
     valid_chunks: int
+    unavailable_chunks: int = 0  # never answered: counted in recall, but no fault of the model
     concepts: dict[MatchLevel, PRF]
     relationships: RelationshipScore
     # Entity pairs related at all, whatever the type (reports written before it read as empty).
@@ -95,10 +72,21 @@ class QualityReport(BaseModel):
     f1_interval: dict[MatchLevel, tuple[float, float]]  # bootstrap 95 % over documents
     routed: bool = False  # chunks went to models chosen by the routing rules
     routing_rules: dict[str, int] = Field(default_factory=dict)  # chunks per rule ("default")
+    # None in reports written before chunks the model never answered were counted apart.
+    coverage: Coverage | None = None
 
     @property
-    def schema_valid_rate(self) -> float:
+    def schema_valid_rate(self) -> float | None:
+        """Over the chunks the model answered; None when it answered none."""
         return self.validity.schema_valid_rate
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def coverage_statement(self) -> str:
+        """In words, also in the JSON: "covers 39 of 40 chunks (1 unavailable: <cause>)"."""
+        if self.coverage is None:
+            return "coverage not recorded (a report made before it was counted)"
+        return self.coverage.describe()
 
     @property
     def top_level(self) -> MatchLevel:
@@ -185,7 +173,9 @@ def build_quality_report(
     embedder: Embedder | None = None,
 ) -> QualityReport:
     """Score one endpoint's records. A document's candidate is the merge of its chunks' valid
-    extractions; failed chunks contribute nothing (and so cost recall)."""
+    extractions; failed chunks contribute nothing (and so cost recall). Chunks the model never
+    answered (unavailable) cost recall too, since the user did not get their concepts, but are
+    left out of the JSON-validity figures and counted in the report's coverage instead."""
     if not records:
         raise ValueError("no extraction records to score; materialize `extractions` first")
     levels = [MatchLevel.EXACT, MatchLevel.FUZZY] + ([MatchLevel.EMBEDDING] if embedder else [])
@@ -255,6 +245,9 @@ def build_quality_report(
                 category=document.category,
                 chunks=len(doc_records),
                 valid_chunks=sum(r.status is ExtractionStatus.VALID for r in doc_records),
+                unavailable_chunks=sum(
+                    r.status is ExtractionStatus.UNAVAILABLE for r in doc_records
+                ),
                 concepts=concept_scores,
                 relationships=score_relationships(
                     candidate.relationships, reference.relationships, concept_map, type_field
@@ -265,8 +258,13 @@ def build_quality_report(
                 models=sorted({r.model for r in doc_records}),
             )
         )
-    seconds = [r.stats.wall_seconds for r in records if r.stats and r.stats.wall_seconds > 0]
-    tokens = [r.stats.completion_tokens for r in records if r.stats and r.stats.completion_tokens]
+    # The model's speed, from the chunks it answered: an unavailable chunk's seconds are the wait
+    # for a server that was down, which would make the model look slow in model_comparison.
+    answered = [
+        r.stats for r in records if r.stats and r.status is not ExtractionStatus.UNAVAILABLE
+    ]
+    seconds = [s.wall_seconds for s in answered if s.wall_seconds > 0]
+    tokens = [s.completion_tokens for s in answered if s.completion_tokens]
     return QualityReport(
         endpoint=records[0].endpoint,
         model=records[0].model,
@@ -276,6 +274,7 @@ def build_quality_report(
         levels=levels,
         validity=validity,
         validity_by_category=dict(validity_by_category),
+        coverage=Coverage.of(records),
         seconds_per_chunk_mean=statistics.fmean(seconds) if seconds else None,
         completion_tokens_mean=statistics.fmean(tokens) if tokens else None,
         documents=scores,
@@ -290,116 +289,11 @@ def build_quality_report(
     )
 
 
-def _fmt(value: float | None, digits: int = 3) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def _rate(part: int, whole: int) -> str:
-    return f"{part}/{whole} ({part / whole:.3f})" if whole else "n/a"
-
-
-def render_markdown(report: QualityReport) -> str:
-    v, rel, q, h = report.validity, report.relationships(), report.quotes, report.hallucinations
-    pairs = report.pairs()
-    lines = [
-        f"### {report.model} ({report.endpoint})",
-        "",
-        f"Measured against: {report.measured_against}",
-        f"Vocabulary: {report.vocabulary}; prompt version: {', '.join(report.prompt_versions)}",
-        "",
-        "| metric | value |",
-        "|---|---|",
-        f"| chunks | {v.chunks} |",
-        f"| schema-valid JSON rate | {_fmt(v.schema_valid_rate)} |",
-        f"| parsed / repaired / truncated / failed | {v.parsed} / {v.repaired} / {v.truncated} / "
-        f"{v.failed} |",
-    ]
-    for level in report.levels:
-        prf, (low, high) = report.micro(level), report.f1_interval[level]
-        lines.append(
-            f"| concept P / R / F1 ({level.value}, micro) | {_fmt(prf.precision)} / "
-            f"{_fmt(prf.recall)} / {_fmt(prf.f1)} (95 % CI {low:.3f} to {high:.3f}) |"
-        )
-    lines += [
-        f"| concept F1 (exact, macro over documents) | {_fmt(report.macro_f1())} |",
-        f"| relationship P / R / F1 | {_fmt(rel.prf.precision)} / {_fmt(rel.prf.recall)} / "
-        f"{_fmt(rel.prf.f1)} |",
-        f"| relationship-type accuracy | {_fmt(rel.type_accuracy)} "
-        f"({rel.type_matches}/{rel.endpoint_matches} endpoint matches) |",
-        f"| entity-pair P / R / F1 (any type) | {_fmt(pairs.precision)} / "
-        f"{_fmt(pairs.recall)} / {_fmt(pairs.f1)} |",
-        f"| relationships reversed (ends matched backwards) | {rel.reversed} |",
-        f"| confidence calibration error (ECE, 10 bins) | "
-        f"{_fmt(expected_calibration_error(rel.outcomes))} |",
-        f"| quotes verbatim / normalised / error rate | {_fmt(q.precision)} / "
-        f"{_fmt(q.normalised_precision)} / {_fmt(q.error_rate)} |",
-        f"| off-vocabulary types | {_rate(h.off_vocabulary_types, h.relationships)} |",
-        f"| relationships to unlisted concepts | "
-        f"{_rate(h.dangling_relationships, h.relationships)} |",
-        f"| quotes not in the chunk | {_rate(h.quotes_not_in_chunk, h.instances)} |",
-        f"| concepts without an instance | {_rate(h.unsupported_concepts, h.concepts)} |",
-        f"| seconds per chunk (mean) | {_fmt(report.seconds_per_chunk_mean, 1)} |",
-        f"| output tokens per chunk (mean) | {_fmt(report.completion_tokens_mean, 0)} |",
-        "",
-        "| category | documents | schema-valid | concept F1 "
-        + " | ".join(f"({lv.value})" for lv in report.levels)
-        + " | relationship F1 | type accuracy |",
-        "|---|---|---|" + "---|" * len(report.levels) + "---|---|",
-    ]
-    for category in report.categories:
-        count = sum(d.category == category for d in report.documents)
-        validity = report.validity_by_category.get(category, ValidityCounts())
-        cat_rel = report.relationships(category)
-        f1s = " | ".join(_fmt(report.micro(lv, category).f1) for lv in report.levels)
-        lines.append(
-            f"| {category} | {count} | "
-            f"{_fmt(validity.schema_valid_rate)} "
-            f"| {f1s} | {_fmt(cat_rel.prf.f1)} | {_fmt(cat_rel.type_accuracy)} |"
-        )
-    top = report.top_level
-    lines += [
-        "",
-        f"| document | chunks valid | concepts matched ({top.value}) / predicted / reference "
-        "| concept F1 (exact) | concept F1 "
-        f"({top.value}) | relationship F1 |",
-        "|---|---|---|---|---|---|",
-    ]
-    for doc in report.documents:
-        prf = doc.concepts[top]
-        lines.append(
-            f"| {doc.document_id} | {doc.valid_chunks}/{doc.chunks} | "
-            f"{prf.true_positives} / {prf.predicted} / {prf.reference} | "
-            f"{_fmt(doc.concepts[MatchLevel.EXACT].f1)} | {_fmt(prf.f1)} | "
-            f"{_fmt(doc.relationships.prf.f1)} |"
-        )
-    models = report.by_model(top)
-    if report.routed or len(models) > 1:
-        rules = ", ".join(f"{rule} {n}" for rule, n in sorted(report.routing_rules.items()))
-        lines += [
-            "",
-            f"Routed run: chunks per rule — {rules}." if report.routed else "Several models.",
-            "",
-            f"| model | documents | concept P / R / F1 ({top.value}, micro) |",
-            "|---|---|---|",
-        ]
-        for model, prf in models.items():
-            documents = sum(
-                (d.models[0] if len(d.models) == 1 else "mixed") == model for d in report.documents
-            )
-            lines.append(
-                f"| {model} | {documents} | {_fmt(prf.precision)} / {_fmt(prf.recall)} / "
-                f"{_fmt(prf.f1)} |"
-            )
-    if report.unscored_documents:
-        lines += ["", f"Not scored (no reference): {', '.join(report.unscored_documents)}"]
-    return "\n".join(lines) + "\n"
-
-
 def summary_metrics(report: QualityReport) -> Mapping[str, float]:
-    """The headline numbers, for asset metadata and checks."""
+    """The headline numbers, for asset metadata and checks. The schema-valid rate is left out
+    when the model answered no chunk: there is nothing to measure, and 0 would read as bad JSON."""
     rel = report.relationships()
     out = {
-        "schema_valid_rate": report.schema_valid_rate,
         "relationship_f1": rel.prf.f1,
         "pair_f1": report.pairs().f1,
         "relationship_type_accuracy": rel.type_accuracy if rel.type_accuracy is not None else 0.0,
@@ -407,6 +301,8 @@ def summary_metrics(report: QualityReport) -> Mapping[str, float]:
         "quote_error_rate": report.quotes.error_rate or 0.0,
         "calibration_error": expected_calibration_error(rel.outcomes) or 0.0,
     }
+    if report.schema_valid_rate is not None:
+        out["schema_valid_rate"] = report.schema_valid_rate
     for level in report.levels:
         out[f"concept_f1_{level.value}"] = report.micro(level).f1
     return out

@@ -144,8 +144,11 @@ def test_acceptance_checks_warn_when_a_threshold_is_missed(tmp_path: Path, serve
     result = run(tmp_path, local, cloud, BaselineConfig(), key="sk-test")
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert set(checks) == {
-        "schema_valid_check", "concept_f1_check", "relationship_type_accuracy_check", "quote_error_check",
+        "coverage_check", "schema_valid_check", "concept_f1_check", "relationship_type_accuracy_check",
+        "quote_error_check",
     }  # fmt: skip
+    # The one chunk answered: the report covers the whole run.
+    assert checks["coverage_check"].passed
     # Every chunk valid: 1.0 >= 0.99.
     assert checks["schema_valid_check"].passed
     # Concept F1 0.8 (see above) < 0.90: fails, as a warning.

@@ -16,7 +16,8 @@ from kg_pipeline.quality.concepts import (
     score_concepts,
 )
 from kg_pipeline.quality.normalise import normalise_label
-from kg_pipeline.quality.report import bootstrap_f1_interval, build_quality_report, render_markdown
+from kg_pipeline.quality.report import bootstrap_f1_interval, build_quality_report
+from kg_pipeline.quality.report_markdown import render_markdown
 from kg_pipeline.reference import Reference, ReferenceRelationship
 from kg_pipeline.routing import RoutingDecision
 from kg_pipeline.schema import Concept, Extraction, Instance, Relationship
@@ -152,7 +153,7 @@ def test_report_scores_concepts_relationships_quotes_and_validity_by_hand() -> N
     assert low <= report.micro().f1 <= high
     markdown = render_markdown(report)
     assert "| concept P / R / F1 (exact, micro) | 0.750 / 1.000 / 0.857" in markdown
-    assert "| parsed / repaired / truncated / failed | 2 / 1 / 1 / 2 |" in markdown
+    assert "| parsed / repaired / truncated / failed (of 3 answered) | 2 / 1 / 1 / 2 |" in markdown
     assert "| entity-pair P / R / F1 (any type) | 0.500 / 1.000 / 0.667 |" in markdown
     assert "Measured against: curated references (1 documents" in markdown
 

@@ -1,0 +1,131 @@
+"""The per-model quality report as markdown: the file in results/quality/ and the asset's
+`report` metadata. Coverage comes first, since every figure below stands on it."""
+
+from __future__ import annotations
+
+from kg_pipeline.quality.calibration import expected_calibration_error
+from kg_pipeline.quality.concepts import MatchLevel
+from kg_pipeline.quality.report import QualityReport
+from kg_pipeline.quality.validity import ValidityCounts
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _rate(part: int, whole: int) -> str:
+    return f"{part}/{whole} ({part / whole:.3f})" if whole else "n/a"
+
+
+def _coverage_lines(report: QualityReport) -> list[str]:
+    """A warning above the figures when chunks went unanswered: recall counts their concepts as
+    missed (the user did not get them), and the reader should know it was not all the model."""
+    coverage = report.coverage
+    if coverage is None or coverage.complete:
+        return []
+    return [
+        "",
+        f"**Incomplete: this report {coverage.describe()}.** JSON validity is measured over the "
+        "answered chunks only; concept and relationship recall count what the unanswered chunks "
+        "hold as missed. Extract again once the server answers to complete it.",
+    ]
+
+
+def render_markdown(report: QualityReport) -> str:
+    v, rel, q, h = report.validity, report.relationships(), report.quotes, report.hallucinations
+    pairs = report.pairs()
+    lines = [
+        f"### {report.model} ({report.endpoint})",
+        "",
+        f"Measured against: {report.measured_against}",
+        f"Vocabulary: {report.vocabulary}; prompt version: {', '.join(report.prompt_versions)}",
+        *_coverage_lines(report),
+        "",
+        "| metric | value |",
+        "|---|---|",
+        # A root cause may quote the server's answer, pipes and all.
+        f"| coverage | {report.coverage_statement.replace('|', '&#124;')} |",
+        f"| schema-valid JSON rate (of chunks answered) | {v.schema_valid_share} |",
+        f"| parsed / repaired / truncated / failed (of {v.answered} answered) | {v.parsed} / "
+        f"{v.repaired} / {v.truncated} / {v.failed} |",
+    ]
+    for level in report.levels:
+        prf, (low, high) = report.micro(level), report.f1_interval[level]
+        lines.append(
+            f"| concept P / R / F1 ({level.value}, micro) | {_fmt(prf.precision)} / "
+            f"{_fmt(prf.recall)} / {_fmt(prf.f1)} (95 % CI {low:.3f} to {high:.3f}) |"
+        )
+    lines += [
+        f"| concept F1 (exact, macro over documents) | {_fmt(report.macro_f1())} |",
+        f"| relationship P / R / F1 | {_fmt(rel.prf.precision)} / {_fmt(rel.prf.recall)} / "
+        f"{_fmt(rel.prf.f1)} |",
+        f"| relationship-type accuracy | {_fmt(rel.type_accuracy)} "
+        f"({rel.type_matches}/{rel.endpoint_matches} endpoint matches) |",
+        f"| entity-pair P / R / F1 (any type) | {_fmt(pairs.precision)} / "
+        f"{_fmt(pairs.recall)} / {_fmt(pairs.f1)} |",
+        f"| relationships reversed (ends matched backwards) | {rel.reversed} |",
+        f"| confidence calibration error (ECE, 10 bins) | "
+        f"{_fmt(expected_calibration_error(rel.outcomes))} |",
+        f"| quotes verbatim / normalised / error rate | {_fmt(q.precision)} / "
+        f"{_fmt(q.normalised_precision)} / {_fmt(q.error_rate)} |",
+        f"| off-vocabulary types | {_rate(h.off_vocabulary_types, h.relationships)} |",
+        f"| relationships to unlisted concepts | "
+        f"{_rate(h.dangling_relationships, h.relationships)} |",
+        f"| quotes not in the chunk | {_rate(h.quotes_not_in_chunk, h.instances)} |",
+        f"| concepts without an instance | {_rate(h.unsupported_concepts, h.concepts)} |",
+        f"| seconds per chunk (mean) | {_fmt(report.seconds_per_chunk_mean, 1)} |",
+        f"| output tokens per chunk (mean) | {_fmt(report.completion_tokens_mean, 0)} |",
+        "",
+        "| category | documents | schema-valid | concept F1 "
+        + " | ".join(f"({lv.value})" for lv in report.levels)
+        + " | relationship F1 | type accuracy |",
+        "|---|---|---|" + "---|" * len(report.levels) + "---|---|",
+    ]
+    for category in report.categories:
+        count = sum(d.category == category for d in report.documents)
+        validity = report.validity_by_category.get(category, ValidityCounts())
+        cat_rel = report.relationships(category)
+        f1s = " | ".join(_fmt(report.micro(lv, category).f1) for lv in report.levels)
+        lines.append(
+            f"| {category} | {count} | "
+            f"{validity.schema_valid_share} "
+            f"| {f1s} | {_fmt(cat_rel.prf.f1)} | {_fmt(cat_rel.type_accuracy)} |"
+        )
+    top = report.top_level
+    lines += [
+        "",
+        f"| document | chunks valid | concepts matched ({top.value}) / predicted / reference "
+        "| concept F1 (exact) | concept F1 "
+        f"({top.value}) | relationship F1 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for doc in report.documents:
+        prf = doc.concepts[top]
+        unanswered = f" ({doc.unavailable_chunks} unavailable)" if doc.unavailable_chunks else ""
+        lines.append(
+            f"| {doc.document_id} | {doc.valid_chunks}/{doc.chunks}{unanswered} | "
+            f"{prf.true_positives} / {prf.predicted} / {prf.reference} | "
+            f"{_fmt(doc.concepts[MatchLevel.EXACT].f1)} | {_fmt(prf.f1)} | "
+            f"{_fmt(doc.relationships.prf.f1)} |"
+        )
+    models = report.by_model(top)
+    if report.routed or len(models) > 1:
+        rules = ", ".join(f"{rule} {n}" for rule, n in sorted(report.routing_rules.items()))
+        lines += [
+            "",
+            f"Routed run: chunks per rule — {rules}." if report.routed else "Several models.",
+            "",
+            f"| model | documents | concept P / R / F1 ({top.value}, micro) |",
+            "|---|---|---|",
+        ]
+        for model, prf in models.items():
+            documents = sum(
+                (d.models[0] if len(d.models) == 1 else "mixed") == model for d in report.documents
+            )
+            lines.append(
+                f"| {model} | {documents} | {_fmt(prf.precision)} / {_fmt(prf.recall)} / "
+                f"{_fmt(prf.f1)} |"
+            )
+    if report.unscored_documents:
+        lines += ["", f"Not scored (no reference): {', '.join(report.unscored_documents)}"]
+    return "\n".join(lines) + "\n"
