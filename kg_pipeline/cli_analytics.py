@@ -24,6 +24,7 @@ from kg_pipeline.store.analytics import (
     Savings,
     combine,
     dollars,
+    fallback_rate_text,
     query,
     savings,
     total,
@@ -40,39 +41,57 @@ def fail(message: str) -> NoReturn:
 
 
 def _seconds(value: float | None) -> str:
-    return f"{value:.2f}" if value is not None else "-"
+    return f"{value:.2f}" if value is not None else "n/a"
+
+
+def _name(row: AnalyticsRow) -> str:
+    return "total" if row.provider == "all" else f"{row.provider}/{row.model}"
 
 
 def _cells(row: AnalyticsRow) -> list[str]:
-    name = "total" if row.provider == "all" else f"{row.provider}/{row.model}"
     return [
-        name,
+        _name(row),
         str(row.chunks),
         f"{row.input_tokens:,}",
         f"{row.output_tokens:,}",
         f"{row.cost_usd:.2f}",
         _seconds(row.latency_mean_seconds),
         _seconds(row.latency_p95_seconds),
-        f"{row.success_rate:.1%}",
+        f"{row.success_rate:.1%}" if row.chunks else "n/a",
+        str(row.fallbacks),
+    ]
+
+
+def _fallback_cells(row: AnalyticsRow) -> list[str]:
+    return [
+        _name(row),
+        fallback_rate_text(row),
+        _seconds(row.fallback_added_mean_seconds),
+        _seconds(row.fallback_added_p95_seconds),
         str(row.fallbacks),
     ]
 
 
 HEADERS = ["provider/model", "chunks", "input tokens", "output tokens", "cost USD", "avg s",
            "p95 s", "success", "fallbacks"]  # fmt: skip
+# Per model asked first: the share of its live chunks its endpoint's fallback answered, and the
+# seconds the failed attempts added before it; then the chunks it answered as someone's fallback.
+FALLBACK_HEADERS = ["provider/model", "fell back", "added avg s", "added p95 s",
+                    "answered as fallback"]  # fmt: skip
 
 
-def print_table(rows: list[AnalyticsRow]) -> None:
-    lines = [HEADERS, *(_cells(r) for r in rows), _cells(total(rows))]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(HEADERS))]
+def print_table(headers: list[str], cells: list[list[str]]) -> None:
+    """Columns aligned, the first to the left; the last line (the total) in bold."""
+    lines = [headers, *cells]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(headers))]
 
     def render(cells: list[str]) -> str:
         first = cells[0].ljust(widths[0])
         return "  ".join([first, *(c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True))])
 
-    click.secho(render(HEADERS), bold=True)
-    for cells in lines[1:-1]:
-        click.echo(render(cells))
+    click.secho(render(headers), bold=True)
+    for line in lines[1:-1]:
+        click.echo(render(line))
     click.secho(render(lines[-1]), bold=True)
 
 
@@ -125,7 +144,8 @@ def analytics_command(
     last_30_days: bool, since: dt.datetime | None, baseline_model: str, json_output: bool
 ) -> None:
     """Chunks, tokens, cost, latency, success rate and fallbacks per provider/model, and the
-    savings against running every chunk on the cloud baseline model."""
+    savings against running every chunk on the cloud baseline model; then each model's fallback
+    rate and the seconds its failed attempts added before the fallback answered."""
     if last_30_days and since is not None:
         fail("give --last-30-days or --since, not both")
     start = (
@@ -152,5 +172,9 @@ def analytics_command(
         )
         return
     click.echo(f"extraction since {start:%Y-%m-%d %H:%M} UTC")
-    print_table(rows)
+    whole = [*rows, total(rows)]
+    print_table(HEADERS, [_cells(r) for r in whole])
     click.secho(savings_line(saved), fg="green" if saved.usd >= 0 else "yellow")
+    click.echo("")
+    click.echo("fallbacks, per model asked first (n/a: no chunk asked it first)")
+    print_table(FALLBACK_HEADERS, [_fallback_cells(r) for r in whole])

@@ -17,6 +17,7 @@ from kg_pipeline.store.analytics import (
     Savings,
     combine,
     dollars,
+    fallback_rate_text,
     query,
     record_run,
     savings,
@@ -80,7 +81,12 @@ def record_extraction_analytics(
 
 
 def _seconds(value: float | None) -> str:
-    return f"{value:.2f}" if value is not None else "-"
+    return f"{value:.2f}" if value is not None else "n/a"
+
+
+def _success(row: AnalyticsRow) -> str:
+    """n/a for a model that answered no chunk itself (every one fell back)."""
+    return f"{row.success_rate:.1%}" if row.chunks else "n/a"
 
 
 def markdown_table(rows: list[AnalyticsRow], saved: Savings) -> str:
@@ -93,7 +99,8 @@ def markdown_table(rows: list[AnalyticsRow], saved: Savings) -> str:
         lines.append(
             f"| {r.provider} | {r.model} | {r.chunks} | {r.input_tokens:,} | "
             f"{r.output_tokens:,} | {r.cost_usd:.2f} | {_seconds(r.latency_mean_seconds)} | "
-            f"{_seconds(r.latency_p95_seconds)} | {r.success_rate:.1%} | {r.fallbacks} | "
+            f"{_seconds(r.latency_p95_seconds)} | "
+            f"{_success(r)} | {r.fallbacks} | "
             f"{r.gpu_hours:.3f} |"
         )
     lines.append("")
@@ -101,6 +108,19 @@ def markdown_table(rows: list[AnalyticsRow], saved: Savings) -> str:
         f"All on {saved.baseline_model}: {dollars(saved.baseline_cost_usd)}; actual "
         f"{dollars(saved.actual_cost_usd)}; saved **{dollars(saved.usd)}**."
     )
+    lines += [
+        "",
+        "Fallbacks, per model asked first (n/a: no chunk asked it first):",
+        "",
+        "| provider | model | fell back | added avg s | added p95 s | answered as fallback |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for r in [*rows, total(rows)]:
+        lines.append(
+            f"| {r.provider} | {r.model} | {fallback_rate_text(r)} | "
+            f"{_seconds(r.fallback_added_mean_seconds)} | "
+            f"{_seconds(r.fallback_added_p95_seconds)} | {r.fallbacks} |"
+        )
     return "\n".join(lines)
 
 
@@ -119,7 +139,8 @@ def extraction_analytics(
     model_registry: ModelRegistry,
 ) -> dg.MaterializeResult[None]:
     """Chunks, tokens, cost, latency, success rate and fallbacks per provider/model over the last
-    days, and the savings against running everything on the cloud baseline model."""
+    days, and the savings against running everything on the cloud baseline model; then each
+    model's fallback rate and the seconds its failed attempts added."""
     # Imported here: kg_pipeline.assets.extractions imports this module to record its runs.
     from kg_pipeline.assets.extractions import results_dir, write_atomically
 
@@ -145,6 +166,7 @@ def extraction_analytics(
             "savings_usd": saved.usd,
             "success_rate": whole.success_rate,
             "fallbacks": whole.fallbacks,
+            "fallback_rate": fallback_rate_text(whole),
             "by_model": dg.MetadataValue.md(table),
             "rows": dg.MetadataValue.json([r.as_json() for r in rows]),
             "analytics_file": dg.MetadataValue.path(str(out)),

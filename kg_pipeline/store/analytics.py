@@ -15,8 +15,15 @@ Cost rules, applied per chunk record:
 - A fallback answer is billed to the model that gave it (the fallback), not to the endpoint that
   failed. The seconds the failed attempt took first are not billed to either.
 
-Latency is the wall time of each model call (cached chunks and failures without statistics have
-none). p95 is nearest-rank: the ⌈0.95·n⌉-th smallest latency, always an observed value.
+Latency is the wall time of each model call (cached chunks, and unavailable ones that no model
+answered, have none). p95 is nearest-rank: the ⌈0.95·n⌉-th smallest latency, always an observed
+value.
+
+Fallbacks are counted twice over, from two sides. On the row of the model that answered instead
+(``fallbacks``): what it did for others, and was billed. On the row of the model asked first
+(``asked_chunks``, ``fell_back_chunks``): its fallback rate, "2/40 = 5.0 %" of the live chunks
+that asked it (cached answers asked no model), with the seconds each failed attempt added before
+the fallback was asked (mean and p95). A chunk whose fallback failed too counts as asked only.
 """
 
 from __future__ import annotations
@@ -74,14 +81,33 @@ class AnalyticsRow:
     latency_mean_seconds: float | None
     latency_p95_seconds: float | None
     success_rate: float
+    asked_chunks: int = 0  # live chunks whose endpoint asked this model first
+    fell_back_chunks: int = 0  # of those, answered by the endpoint's fallback instead
+    fallback_added_mean_seconds: float | None = None  # None: no chunk fell back
+    fallback_added_p95_seconds: float | None = None
     recorded_at: dt.datetime | None = None
     run_id: str | None = None
     source: str | None = None
 
+    @property
+    def fallback_rate(self) -> float | None:
+        """Share of the chunks that asked this model first which its fallback answered; None
+        when none asked it (a model used only as a fallback, or rows older than the count)."""
+        return self.fell_back_chunks / self.asked_chunks if self.asked_chunks else None
+
     def as_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["recorded_at"] = self.recorded_at.isoformat() if self.recorded_at else None
+        data["fallback_rate"] = self.fallback_rate
         return data
+
+
+def fallback_rate_text(row: AnalyticsRow) -> str:
+    """The rate with its parts, "2/40 = 5.0 %"; "n/a" when no chunk asked the model first."""
+    rate = row.fallback_rate
+    if rate is None:
+        return "n/a"
+    return f"{row.fell_back_chunks}/{row.asked_chunks} = {100 * rate:.1f} %"
 
 
 @dataclass(frozen=True)
@@ -121,6 +147,8 @@ class _Tally:
     latencies: list[float] = field(default_factory=list)
     gpu_seconds: float = 0.0
     extra_cost: float = 0.0  # GPU time, or what an unresolved fallback recorded it cost
+    asked: int = 0
+    added: list[float] = field(default_factory=list)  # one per chunk that fell back
 
     def row(self, provider: str, model: str, prices: PriceTable) -> AnalyticsRow:
         price = prices.price(model) if provider != UNRESOLVED else None
@@ -140,7 +168,12 @@ class _Tally:
             gpu_hours=self.gpu_seconds / 3600,
             latency_mean_seconds=sum(latencies) / len(latencies) if latencies else None,
             latency_p95_seconds=nearest_rank(latencies),
-            success_rate=self.valid / self.chunks,
+            # A model whose every chunk fell back answered none itself.
+            success_rate=self.valid / self.chunks if self.chunks else 0.0,
+            asked_chunks=self.asked,
+            fell_back_chunks=len(self.added),
+            fallback_added_mean_seconds=sum(self.added) / len(self.added) if self.added else None,
+            fallback_added_p95_seconds=nearest_rank(self.added),
         )
 
 
@@ -162,7 +195,13 @@ def summarise_run(
     for record in records:
         stats = record.stats
         ref = ModelRef(record.provider, record.model, record.endpoint)
+        # The model asked first: the record names it even when its fallback answered.
+        first = tallies.setdefault((ref.provider, ref.model), _Tally())
+        live = stats is None or not stats.cached
+        first.asked += live
         if stats is not None and stats.fallback_from is not None:
+            if live:
+                first.added.append(stats.fallback_added_seconds)
             failed = stats.fallback_from
             ref = fallback_models.get(failed) or ModelRef(UNRESOLVED, f"fallback of {failed}")
         tally = tallies.setdefault((ref.provider, ref.model), _Tally())
@@ -172,6 +211,10 @@ def summarise_run(
             continue
         if stats.cached:
             tally.cached += 1
+            continue
+        if record.status is ExtractionStatus.UNAVAILABLE:
+            # No model answered: the seconds are the chunk's wait for a server that was down or
+            # too slow (retries, backoffs, cooldowns), not a call's latency or billable GPU time.
             continue
         tally.fallbacks += stats.fallback_from is not None
         tally.input += stats.prompt_tokens or 0
@@ -191,6 +234,10 @@ def _merge(provider: str, model: str, rows: Sequence[AnalyticsRow]) -> Analytics
     timed = [r for r in rows if r.latency_mean_seconds is not None and r.model_calls]
     calls = sum(r.model_calls for r in timed)
     p95s = [r.latency_p95_seconds for r in rows if r.latency_p95_seconds is not None]
+    fell_back = sum(r.fell_back_chunks for r in rows)
+    added_p95s = [
+        r.fallback_added_p95_seconds for r in rows if r.fallback_added_p95_seconds is not None
+    ]
     return AnalyticsRow(
         provider=provider,
         model=model,
@@ -213,6 +260,17 @@ def _merge(provider: str, model: str, rows: Sequence[AnalyticsRow]) -> Analytics
         # lie above it, so at most 5% of all of them do.
         latency_p95_seconds=max(p95s) if p95s else None,
         success_rate=valid / chunks if chunks else 0.0,
+        asked_chunks=sum(r.asked_chunks for r in rows),
+        fell_back_chunks=fell_back,
+        # Weighted by the chunks that fell back; the p95 is the highest run p95, an upper bound
+        # of the pooled one for the same reason as the latency's.
+        fallback_added_mean_seconds=(
+            sum((r.fallback_added_mean_seconds or 0.0) * r.fell_back_chunks for r in rows)
+            / fell_back
+            if fell_back
+            else None
+        ),
+        fallback_added_p95_seconds=max(added_p95s) if added_p95s else None,
     )
 
 

@@ -123,6 +123,13 @@ extraction_analytics = sa.Table(
     sa.Column("latency_mean_seconds", sa.Float, nullable=True),
     sa.Column("latency_p95_seconds", sa.Float, nullable=True),
     sa.Column("success_rate", sa.Float, nullable=False),
+    # The fallback rate's parts, on the row of the model asked first (not the fallback's): live
+    # chunks that asked it, and those its endpoint's fallback answered; with the seconds each
+    # failed attempt added before the fallback (mean, and nearest-rank p95).
+    sa.Column("asked_chunks", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("fell_back_chunks", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("fallback_added_mean_seconds", sa.Float, nullable=True),
+    sa.Column("fallback_added_p95_seconds", sa.Float, nullable=True),
 )
 
 

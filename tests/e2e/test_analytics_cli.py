@@ -18,7 +18,7 @@ from kg_pipeline.cli_analytics import analytics_command
 from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus
 from kg_pipeline.providers.base import CallStats
 from kg_pipeline.resources import ModelRegistry
-from kg_pipeline.store.analytics import query, record_run, summarise_run
+from kg_pipeline.store.analytics import ModelRef, query, record_run, summarise_run
 from kg_pipeline.store.database import create_engine
 from tests.models import register_model
 
@@ -169,3 +169,61 @@ def test_a_run_records_its_figures_and_bills_its_fallbacks_to_the_fallback_model
     ]
     logged = [e.user_message for e in dagster_instance.all_logs(result.run_id)]
     assert any(m.startswith("extraction cost $0.00 for 2 chunks (") for m in logged)
+
+
+def record_fallback_run() -> None:
+    """gpu0 (mistral) asked 40 chunks: 38 answered, 2 fell back to gpt-4o-mini after failed
+    attempts of 2.0 s and 6.0 s."""
+    register_model("gpu0", "http://127.0.0.1:9", model="mistral", provider="ollama",
+                   options={"fallback_endpoint": "cloud-mini"})  # fmt: skip
+    register_model("cloud-mini", "http://127.0.0.1:9", model="gpt-4o-mini", provider="openai",
+                   active=False)  # fmt: skip
+    own = [record("ollama", "mistral", CallStats(wall_seconds=1.0), "gpu0") for _ in range(38)]
+    fell_back = [
+        record("ollama", "mistral", CallStats(prompt_tokens=1_000, completion_tokens=100,
+                                              wall_seconds=1.0, fallback_from="gpu0",
+                                              fallback_added_seconds=added), "gpu0")
+        for added in (2.0, 6.0)
+    ]  # fmt: skip
+    mini = ModelRef("openai", "gpt-4o-mini", "cloud-mini")
+    record_run(create_engine(), summarise_run(own + fell_back, {"gpu0": mini}), "run-1", "ingest")
+
+
+def test_the_command_gives_each_models_fallback_rate_and_the_seconds_it_added() -> None:
+    record_fallback_run()
+    result = analytics()
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    table = lines[lines.index("fallbacks, per model asked first (n/a: no chunk asked it first)") :]
+    rows = {line.split()[0]: line.split()[1:] for line in table[2:]}
+    # mistral: 2 of 40 fell back = 5.0 %; added mean (2.0 + 6.0) / 2 = 4.00, nearest-rank p95
+    # of 2 values: rank ceil(1.9) = 2 -> 6.00; it answered no chunk as anyone's fallback
+    assert rows["ollama/mistral"] == ["2/40", "=", "5.0", "%", "4.00", "6.00", "0"]
+    # gpt-4o-mini was asked first for nothing: n/a, never 0 %; it answered 2 as the fallback
+    assert rows["openai/gpt-4o-mini"] == ["n/a", "n/a", "n/a", "2"]
+    assert rows["total"] == ["2/40", "=", "5.0", "%", "4.00", "6.00", "2"]
+
+    report = json.loads(analytics("--json").output)
+    by_model = {m["model"]: m for m in report["models"]}
+    assert {k: by_model["mistral"][k] for k in ("asked_chunks", "fell_back_chunks",
+            "fallback_rate", "fallback_added_mean_seconds", "fallback_added_p95_seconds")} == {
+        "asked_chunks": 40, "fell_back_chunks": 2, "fallback_rate": 0.05,
+        "fallback_added_mean_seconds": 4.0, "fallback_added_p95_seconds": 6.0}  # fmt: skip
+    assert by_model["gpt-4o-mini"]["fallback_rate"] is None
+    assert by_model["gpt-4o-mini"]["fallback_added_mean_seconds"] is None
+
+
+def test_the_asset_shows_the_same_fallback_figures(
+    tmp_path: Path, dagster_instance: dg.DagsterInstance
+) -> None:
+    record_fallback_run()
+    result = dg.materialize(
+        [extraction_analytics],
+        resources={"model_registry": ModelRegistry()},
+        instance=dagster_instance,
+    )
+    metadata = result.asset_materializations_for_node("extraction_analytics")[0].metadata
+    assert metadata["fallback_rate"].value == "2/40 = 5.0 %"
+    table = (tmp_path / "results" / "analytics.md").read_text()
+    assert "| ollama | mistral | 2/40 = 5.0 % | 4.00 | 6.00 | 0 |" in table
+    assert "| openai | gpt-4o-mini | n/a | n/a | n/a | 2 |" in table

@@ -1,14 +1,22 @@
 """The analytics table on both databases it runs on: SQLite (the default) and PostgreSQL
 (production), each real — a file, and a throwaway server of the test session's own."""
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 
-from kg_pipeline.store.analytics import AnalyticsRow, combine, query, record_run
-from kg_pipeline.store.database import create_engine
+from kg_pipeline.store.analytics import (
+    AnalyticsRow,
+    combine,
+    fallback_rate_text,
+    query,
+    record_run,
+)
+from kg_pipeline.store.database import alembic_config, create_engine
 from tests.postgres import Postgres
 
 
@@ -66,3 +74,40 @@ def test_a_thousand_small_costs_add_up_to_the_cent(engine: sa.Engine) -> None:
 def test_a_run_without_rows_stores_nothing(engine: sa.Engine) -> None:
     record_run(engine, [], "empty", "ingest", NOW)
     assert query(engine, NOW - dt.timedelta(days=365)) == []
+
+
+def test_fallback_figures_read_back_and_combine(engine: sa.Engine) -> None:
+    record_run(engine, [row(asked_chunks=40, fell_back_chunks=2, fallback_added_mean_seconds=1.5,
+                            fallback_added_p95_seconds=2.0)], "r1", "ingest", NOW)  # fmt: skip
+    record_run(engine, [row(asked_chunks=10, fell_back_chunks=3, fallback_added_mean_seconds=4.0,
+                            fallback_added_p95_seconds=5.0)], "r2", "ingest", NOW)  # fmt: skip
+    (summed,) = combine(query(engine, NOW))
+    # asked 40 + 10 = 50, fell back 2 + 3 = 5: 5/50 = 10.0 %; mean (1.5 x 2 + 4.0 x 3) / 5 = 3.0;
+    # p95 max(2.0, 5.0) = 5.0
+    assert fallback_rate_text(summed) == "5/50 = 10.0 %"
+    assert summed.fallback_added_mean_seconds == pytest.approx(3.0)
+    assert summed.fallback_added_p95_seconds == 5.0
+
+
+def test_rows_recorded_before_fallbacks_were_counted_read_as_not_measured(
+    engine: sa.Engine,
+) -> None:
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0004")
+    values = dataclasses.asdict(row()) | {"recorded_at": NOW, "run_id": "old", "source": "ingest"}
+    for name in ("asked_chunks", "fell_back_chunks", "fallback_added_mean_seconds",
+                 "fallback_added_p95_seconds"):  # fmt: skip
+        values.pop(name)
+    with engine.begin() as connection:
+        columns = ", ".join(values)
+        marks = ", ".join(f":{name}" for name in values)
+        connection.execute(sa.text(f"INSERT INTO extraction_analytics ({columns}) VALUES ({marks})"),
+                           values)  # fmt: skip
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    (old,) = query(engine, NOW)
+    # no chunk counted as asked: the rate is n/a, not 0 %, and no seconds were measured
+    assert (old.asked_chunks, old.fell_back_chunks, old.fallback_rate) == (0, 0, None)
+    assert fallback_rate_text(old) == "n/a" and old.fallback_added_mean_seconds is None

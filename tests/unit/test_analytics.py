@@ -15,6 +15,7 @@ from kg_pipeline.providers.base import CallStats
 from kg_pipeline.store.analytics import (
     ModelRef,
     combine,
+    fallback_rate_text,
     nearest_rank,
     savings,
     summarise_run,
@@ -224,3 +225,75 @@ def test_an_edited_price_file_applies_to_the_next_summary(prices: Path) -> None:
     stat = prices.stat()
     os.utime(prices, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # a later edit
     assert summarise_run(records)[0].cost_usd == pytest.approx(5.00)  # 1e6 x $5 / 1e6
+
+
+def test_the_fallback_rate_and_added_seconds_belong_to_the_model_asked_first() -> None:
+    def fell_back(added: float) -> CallStats:
+        return call(1_000, 100, seconds=2.0, fallback_from="gpu0", fallback_added_seconds=added)
+
+    rows = summarise_run(
+        [
+            record(MISTRAL, call(seconds=5.0)),
+            record(MISTRAL, fell_back(1.5)),
+            record(MISTRAL, call(seconds=5.0)),
+            record(MISTRAL, fell_back(4.5)),
+            record(MISTRAL, call(seconds=9.0, cached=True)),  # asked no model
+        ],
+        {"gpu0": ModelRef("openai", "gpt-4o-mini", "cloud-mini")},
+    )
+    local, cloud = rows
+    # mistral was asked 4 chunks live (the cached one asked nobody); 2 fell back: 2/4 = 50 %.
+    # Seconds added before the fallback: mean (1.5 + 4.5) / 2 = 3.0; nearest-rank p95 of 2
+    # values: rank ceil(1.9) = 2 -> 4.5
+    assert (local.asked_chunks, local.fell_back_chunks) == (4, 2)
+    assert fallback_rate_text(local) == "2/4 = 50.0 %"
+    assert (local.fallback_added_mean_seconds, local.fallback_added_p95_seconds) == (3.0, 4.5)
+    # gpt-4o-mini answered both but was asked first for none: its rate is n/a, not 0 %
+    assert (cloud.fallbacks, cloud.asked_chunks) == (2, 0)
+    assert fallback_rate_text(cloud) == "n/a" and cloud.fallback_added_mean_seconds is None
+
+
+def test_a_run_without_fallbacks_measures_a_zero_rate_and_no_added_seconds() -> None:
+    (row,) = summarise_run([record(GPT4O, call(seconds=1.0)) for _ in range(40)])
+    # 40 asked, 0 fell back: a measured 0/40, but no seconds were added to measure
+    assert fallback_rate_text(row) == "0/40 = 0.0 %"
+    assert (row.fallback_added_mean_seconds, row.fallback_added_p95_seconds) == (None, None)
+
+
+def test_a_model_whose_every_chunk_fell_back_keeps_its_row() -> None:
+    stats = call(10, 1, seconds=1.0, fallback_from="gpu0", fallback_added_seconds=30.0)
+    local, cloud = summarise_run(
+        [record(MISTRAL, stats), record(MISTRAL, stats.model_copy())],
+        {"gpu0": ModelRef("openai", "gpt-4o-mini")},
+    )
+    # mistral answered nothing itself (0 chunks) but was asked 2: 2/2 = 100 %, 30 s added each
+    assert (local.model, local.chunks, local.success_rate) == ("mistral:7b-instruct", 0, 0.0)
+    assert fallback_rate_text(local) == "2/2 = 100.0 %"
+    assert local.fallback_added_mean_seconds == 30.0
+    assert (cloud.chunks, cloud.fallbacks) == (2, 2)
+
+
+def test_runs_combine_fallback_seconds_weighted_by_the_chunks_that_fell_back() -> None:
+    def fell_back(added: float) -> CallStats:
+        return call(seconds=1.0, fallback_from="gpu0", fallback_added_seconds=added)
+
+    first = summarise_run([record(MISTRAL, fell_back(s)) for s in (1.0, 2.0, 3.0)]
+                          + [record(MISTRAL, call())])  # fmt: skip
+    second = summarise_run([record(MISTRAL, fell_back(6.0))] + [record(MISTRAL, call())] * 5)
+    mistral = next(r for r in combine([*first, *second]) if r.model == "mistral:7b-instruct")
+    # asked 4 + 6 = 10, fell back 3 + 1 = 4: 4/10 = 40.0 %; mean (2.0 x 3 + 6.0 x 1) / 4 = 3.0;
+    # p95 max(3.0, 6.0) = 6.0 (the runs' p95s, an upper bound of the pooled one)
+    assert fallback_rate_text(mistral) == "4/10 = 40.0 %"
+    assert (mistral.fallback_added_mean_seconds, mistral.fallback_added_p95_seconds) == (3.0, 6.0)
+
+
+def test_an_unavailable_chunks_wait_is_not_a_model_calls_latency_or_gpu_time() -> None:
+    (row,) = summarise_run([
+        record(MISTRAL, call(seconds=2.0)),
+        record(MISTRAL, call(seconds=300.0), ExtractionStatus.UNAVAILABLE),  # waited for a down server
+    ])  # fmt: skip
+    # one timed call, 2 s; the 300 s wait is neither latency nor GPU hours: 2 / 3600
+    assert (row.model_calls, row.latency_mean_seconds, row.latency_p95_seconds) == (1, 2.0, 2.0)
+    assert row.gpu_hours == pytest.approx(2 / 3600)
+    # both chunks asked mistral, and it answered one: success 1/2
+    assert (row.asked_chunks, row.success_rate) == (2, 0.5)
