@@ -29,8 +29,9 @@ class DocumentsConfig(dg.Config):
 def documents(context: dg.AssetExecutionContext, config: DocumentsConfig) -> list[Document]:
     """The corpus's readable documents, each with its reference extraction when one exists.
 
-    Unreadable files (empty, binary, not UTF-8, too large) are reported by name and skipped; the
-    rest of the run goes on.
+    Unreadable files (empty, binary, not UTF-8, too large) and links that lead out of the corpus
+    folder are reported by name and skipped, with the reason in the ``rejected_files``
+    metadata; the rest of the run goes on.
     """
     docs, bad = load_corpus(config.corpus_dir, config.max_document_bytes)
     if config.sample_per_category:

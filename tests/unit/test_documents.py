@@ -1,9 +1,10 @@
+import os
 import re
 from pathlib import Path
 
 import pytest
 
-from kg_pipeline.documents import load_corpus, sample_per_category
+from kg_pipeline.documents import load_corpus, read_document, sample_per_category
 
 REFERENCE = (
     '{"concepts": [{"concept_id": "concept_001", "label": "tide", "description": "Sea level '
@@ -104,3 +105,84 @@ def test_a_single_100000_character_line_is_read_as_a_document(corpus: Path) -> N
     (corpus / "science" / "oneline.md").write_text("tide " * 20_000, encoding="utf-8")
     docs, bad = load_corpus(corpus)
     assert bad == [] and any(len(d.text) == 100_000 for d in docs)
+
+
+def test_a_link_to_a_file_outside_the_corpus_is_skipped_with_its_reason(
+    corpus: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    secret = tmp_path_factory.mktemp("elsewhere") / "passwd"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n", encoding="utf-8")
+    (corpus / "science" / "passwd.md").symlink_to(secret)
+    docs, bad = load_corpus(corpus)
+    assert {d.document_id for d in docs} == {"science/tides", "science/notes"}
+    assert [b.path for b in bad] == ["science/passwd.md"]
+    assert "outside the corpus folder" in bad[0].reason and str(secret) in bad[0].reason
+    assert all("root:x:0:0" not in d.text for d in docs)
+
+
+def test_a_category_folder_linked_from_elsewhere_is_not_walked_into(
+    corpus: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "private.md").write_text("Not part of the corpus.", encoding="utf-8")
+    (corpus / "linked").symlink_to(outside, target_is_directory=True)
+    docs, bad = load_corpus(corpus)
+    assert "linked/private" not in {d.document_id for d in docs}
+    assert [b.path for b in bad] == ["linked/private.md"]
+    assert "outside the corpus folder" in bad[0].reason
+
+
+def test_a_link_to_a_document_inside_the_corpus_is_read(corpus: Path) -> None:
+    (corpus / "science" / "alias.md").symlink_to(corpus / "science" / "tides.md")
+    docs, bad = load_corpus(corpus)
+    assert bad == []
+    assert {d.document_id: d.text for d in docs}["science/alias"] == "The moon raises tides."
+
+
+def test_a_reference_linked_from_outside_the_corpus_is_not_read(
+    corpus: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    elsewhere = tmp_path_factory.mktemp("elsewhere") / "shadow.json"
+    elsewhere.write_text("root:x:0:0:root:/root:/bin/bash", encoding="utf-8")
+    (corpus / "science" / "notes.reference.json").symlink_to(elsewhere)
+    _, bad = load_corpus(corpus)
+    assert [b.path for b in bad] == ["science/notes.txt"]
+    assert "reference notes.reference.json is a link to" in bad[0].reason
+    assert "root:x" not in bad[0].reason
+
+
+def test_a_dangling_link_and_a_pipe_are_skipped_with_their_reasons(corpus: Path) -> None:
+    (corpus / "science" / "gone.md").symlink_to(corpus / "science" / "deleted.md")
+    os.mkfifo(corpus / "science" / "pipe.md")
+    docs, bad = load_corpus(corpus)  # returns: the pipe is never opened
+    assert len(docs) == 2
+    reasons = {b.path: b.reason for b in bad}
+    assert "leads nowhere" in reasons["science/gone.md"]
+    assert "not a regular file" in reasons["science/pipe.md"]
+
+
+def test_a_file_named_explicitly_is_read_even_through_a_link(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    # `kg ingest FILE` reads what the user names; only a folder walk is confined.
+    target = tmp_path_factory.mktemp("real") / "note.md"
+    target.write_text("Locks raise boats.", encoding="utf-8")
+    link = tmp_path_factory.mktemp("links") / "note.md"
+    link.symlink_to(target)
+    assert read_document(link, link.parent).text == "Locks raise boats."
+
+
+@pytest.mark.parametrize(
+    ("encoding", "named"),
+    [("utf-16", "UTF-16 text (byte order mark)"), ("utf-16-le", "UTF-16 text without a byte")],
+)
+def test_a_utf16_document_is_named_as_utf16_with_the_command_that_converts_it(
+    corpus: Path, encoding: str, named: str
+) -> None:
+    (corpus / "science" / "windows notes.txt").write_bytes("Tides rise.".encode(encoding))
+    _, bad = load_corpus(corpus)
+    assert [b.path for b in bad] == ["science/windows notes.txt"]
+    assert named in bad[0].reason and "binary" not in bad[0].reason
+    assert "`iconv -f UTF-16 -t UTF-8 'windows notes.txt' > 'windows notes.utf8.txt'`" in (
+        bad[0].reason
+    )
