@@ -72,21 +72,6 @@ def conversation(messages: PromptMessages) -> list[dict[str, str]]:
     ]
 
 
-def redact_key(text: str, key: str) -> str:
-    """Cut the key out of text bound for logs and run metadata.
-
-    ``http.redact`` only knows bearer tokens, and http.py cuts error bodies at 500 characters,
-    which can split an echoed key, so a tail that starts the key is cut too.
-    """
-    if len(key) < 4:
-        return text
-    text = text.replace(key, "[redacted]")
-    for length in range(len(key) - 1, 3, -1):
-        if text.endswith(key[:length]):
-            return text[:-length] + "[redacted]"
-    return text
-
-
 class AnthropicProvider:
     def __init__(self, settings: EndpointSettings) -> None:
         self.settings = settings
@@ -138,31 +123,19 @@ class AnthropicProvider:
     async def _request(
         self, method: str, path: str, payload: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], float]:
-        """``request_json`` with Anthropic's failures explained and the key cut out.
-
-        Re-raised ``from None``: the original error's message holds the unredacted body, and a
-        chained cause is printed with every logged traceback.
-        """
+        """``request_json`` with Anthropic's failures explained. The key, sent as ``x-api-key``,
+        is already cut out of every message there (kg_pipeline/redaction.py)."""
         key = self.settings.api_key.get_secret_value() if self.settings.api_key else ""
         try:
             return await request_json(
                 self._client, method, path, payload, self.settings.total_timeout_seconds
             )
         except HTTPStatusUnavailable as exc:
+            # from None: the explained error says all the original did.
             raise self._explained(exc, f"{self._client.base_url}{path}", key) from None
-        except ProviderUnavailable as exc:
-            message = redact_key(str(exc), key)
-            if message == str(exc):
-                raise
-            raise ProviderUnavailable(
-                message,
-                status_code=exc.status_code,
-                retry_after=exc.retry_after,
-                timed_out=exc.timed_out,
-            ) from None
 
     def _explained(self, error: HTTPStatusUnavailable, url: str, key: str) -> ProviderUnavailable:
-        body = redact_key(error.body, key)
+        body = error.body
         status = error.status_code
         if status in _AUTH_STATUS:
             sent = "the API key was refused" if key else "no API key was sent"

@@ -9,6 +9,7 @@ import httpx
 import numpy as np
 
 from kg_pipeline.providers.base import ProviderUnavailable
+from kg_pipeline.redaction import header_secrets, redact
 
 EmbeddingApi = Literal["ollama", "openai"]
 
@@ -41,7 +42,8 @@ class HTTPEmbedder:
             raise ProviderUnavailable(f"cannot reach the embedding endpoint {url}: {exc}") from exc
         if response.status_code >= 400:
             raise ProviderUnavailable(
-                f"{url} answered HTTP {response.status_code}: {response.text[:300]}"
+                f"{url} answered HTTP {response.status_code}: "
+                f"{redact(response.text, header_secrets(self._client.headers), 300)}"
             )
         body = response.json()
         if self.api == "ollama":

@@ -19,6 +19,12 @@ from kg_pipeline.providers.base import (
     TruncatedOutput,
 )
 from kg_pipeline.providers.parsing import OutputParseError, parse_extraction
+from kg_pipeline.redaction import header_secrets, redact
+
+# How much of a server's error body a message keeps: enough for the server's own explanation,
+# short enough for a log line. Cut only after the key is redacted (see kg_pipeline/redaction.py).
+ERROR_BODY_CHARS = 500
+NON_JSON_CHARS = 200
 
 
 def make_client(settings: EndpointSettings) -> httpx.AsyncClient:
@@ -67,28 +73,21 @@ async def request_json(
         raise HTTPStatusUnavailable(
             url,
             response.status_code,
-            redact(response.text[:500], client),
+            redact(response.text, header_secrets(client.headers), ERROR_BODY_CHARS),
             retry_after_seconds(response.headers.get("Retry-After")),
         )
     try:
         body = response.json()
     except ValueError as exc:
         raise ProviderUnavailable(
-            f"{url} answered with non-JSON: {redact(response.text[:200], client)!r}"
+            f"{url} answered with non-JSON: "
+            f"{redact(response.text, header_secrets(client.headers), NON_JSON_CHARS)!r}"
         ) from exc
     if not isinstance(body, dict):
         raise ProviderUnavailable(
             f"{url} answered with a JSON {type(body).__name__}, not an object"
         )
     return body, elapsed
-
-
-def redact(text: str, client: httpx.AsyncClient) -> str:
-    """Servers echo credentials in error bodies ("Incorrect API key provided: sk-..."); an error
-    message goes to logs and run metadata, so the key is cut out first."""
-    authorization = client.headers.get("Authorization", "")
-    secret = authorization.removeprefix("Bearer ").strip()
-    return text.replace(secret, "[redacted]") if len(secret) >= 4 else text
 
 
 class HTTPStatusUnavailable(ProviderUnavailable):

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import httpx
 from pydantic import BaseModel
 
-from kg_pipeline.providers.anthropic import ANTHROPIC_VERSION, redact_key
+from kg_pipeline.providers.anthropic import ANTHROPIC_VERSION
 from kg_pipeline.providers.base import (
     EndpointSettings,
     MalformedOutput,
@@ -35,6 +35,7 @@ from kg_pipeline.providers.base import (
 from kg_pipeline.providers.fallback import failure_kind
 from kg_pipeline.providers.http import make_client, request_json
 from kg_pipeline.providers.resilient import RetryPolicy, is_retryable
+from kg_pipeline.redaction import redact
 
 # A description of a dense slide runs to a few hundred words; more is the model rambling.
 DESCRIPTION_BUDGET = 2048
@@ -206,11 +207,12 @@ VISION_WIRE_FORMATS: dict[str, VisionWireFormat] = {
 
 
 def _redacted(error: ProviderUnavailable, settings: EndpointSettings) -> ProviderUnavailable:
-    """``request_json`` cuts bearer tokens out of messages; an ``x-api-key`` it does not know,
-    so the key is cut here too. A message naming the endpoint says which model failed."""
+    """A message naming the endpoint says which model failed. ``request_json`` already cut the
+    client's credentials out; the configured key is cut again in case a wire format sends it
+    some other way."""
     key = settings.api_key.get_secret_value() if settings.api_key else ""
     return ProviderUnavailable(
-        f"vision model {settings.model!r} ({settings.name}): {redact_key(str(error), key)}",
+        f"vision model {settings.model!r} ({settings.name}): {redact(str(error), [key])}",
         status_code=error.status_code,
         retry_after=error.retry_after,
         timed_out=error.timed_out,
