@@ -14,6 +14,7 @@ from kg_pipeline.cli_image import ingest_image_command
 from kg_pipeline.cli_operator import export_training_data_command, recommend_command
 from kg_pipeline.cli_routing import routing
 from kg_pipeline.cli_run import ingest, run, ui
+from kg_pipeline.cli_store import store
 from kg_pipeline.corpus_stats import corpus_stats_markdown
 from kg_pipeline.documents import load_corpus
 from kg_pipeline.importers.common import (
@@ -118,6 +119,7 @@ def endpoints() -> None:
 for command in (analytics_command, recommend_command, export_training_data_command):
     extraction.add_command(command)
 admin.add_command(routing)
+admin.add_command(store)
 main.add_command(admin)
 ingest.add_command(ingest_image_command)
 main.add_command(ingest)

@@ -7,7 +7,9 @@ below are the one definition the migrations in ``migrations/versions`` build, st
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -172,6 +174,72 @@ def alembic_config() -> Config:
 
 _migrated: set[str] = set()
 _migrating = threading.Lock()
+# The first 16 bytes of every SQLite 3 database file.
+_SQLITE_HEADER = b"SQLite format 3\x00"
+RESET_COMMAND = "kg admin store reset"
+
+
+class StoreUnusable(RuntimeError):
+    """The configuration store exists but cannot be used as it is; the message names the file
+    and the two ways on: restore it, or reset it."""
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file behind a SQLite URL; None for other databases and in-memory SQLite."""
+    parsed = sa.make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):  # a URI filename (``?uri=true``): SQLite's own syntax
+        return None
+    return Path(database)
+
+
+def check_sqlite_file(path: Path) -> None:
+    """Raise ``StoreUnusable`` when ``path`` exists but is not a SQLite database.
+
+    SQLite treats an empty file as a new database, so a store truncated to 0 bytes (a full disk,
+    a bad copy) would be silently rebuilt without its registrations and cached answers, and the
+    embedded model made active. Only a missing file is a new store.
+    """
+    try:
+        with path.open("rb") as file:
+            header = file.read(len(_SQLITE_HEADER))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StoreUnusable(f"cannot read the configuration store {path}: {exc}") from exc
+    if not header:
+        raise _unusable(path, "is empty (0 bytes)")
+    if header != _SQLITE_HEADER:
+        raise _unusable(path, "is not a SQLite database")
+
+
+def _unusable(path: Path, problem: str) -> StoreUnusable:
+    return StoreUnusable(
+        f"the configuration store {path} {problem}: its registered models and cached answers "
+        f"are not there. Restore it from a backup, or run `{RESET_COMMAND}` to start a new, "
+        "empty store (the file is kept beside it)"
+    )
+
+
+def _create_sqlite_file(path: Path) -> None:
+    """Create a missing store as a complete database file in one step: a 0-byte file left by
+    a bare connect would look, to a process starting beside this one, like a truncated store."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.new")
+    try:
+        connection = sqlite3.connect(draft)
+        try:
+            connection.execute("PRAGMA user_version = 0")  # writes the header: a real database
+            connection.commit()
+        finally:
+            connection.close()
+        # Fails if another process created it first: theirs stands.
+        with contextlib.suppress(FileExistsError):
+            os.link(draft, path)
+    finally:
+        draft.unlink(missing_ok=True)
 
 
 def migrate(engine: sa.Engine) -> None:
@@ -183,11 +251,27 @@ def migrate(engine: sa.Engine) -> None:
 
 
 def create_engine(url: str | None = None) -> sa.Engine:
-    """An engine whose schema is migrated to the newest version (once per process and URL)."""
+    """An engine whose schema is migrated to the newest version (once per process and URL).
+
+    A SQLite file that exists must be a database (``check_sqlite_file``); a missing one is
+    created. Other databases (PostgreSQL) are used as they are.
+    """
     url = url or database_url()
+    path = sqlite_file(url)
+    if path is not None:
+        check_sqlite_file(path)
     engine = sa.create_engine(url, future=True)
     with _migrating:
+        if path is not None and not path.exists():
+            _create_sqlite_file(path)
+            _migrated.discard(url)  # a new file (after a reset, say) has no tables yet
         if url not in _migrated:
-            migrate(engine)
+            try:
+                migrate(engine)
+            except sa.exc.DatabaseError as exc:
+                if path is None:
+                    raise
+                # A valid header over damaged pages ("database disk image is malformed").
+                raise _unusable(path, f"is damaged ({exc.orig})") from exc
             _migrated.add(url)
     return engine
