@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -31,10 +32,16 @@ from kg_pipeline.local_model import ModelUnavailable, ensure_model
 from kg_pipeline.local_server import DEFAULT_PORT, LocalServer, LocalServerError
 from kg_pipeline.providers import ProviderError
 from kg_pipeline.reference import check_reference
-from kg_pipeline.vocabulary import BASE_VOCABULARY, Vocabulary, load_vocabulary
+from kg_pipeline.vocabulary import (
+    BASE_VOCABULARY,
+    Vocabulary,
+    VocabularyError,
+    load_vocabulary,
+    resolve_vocabulary,
+)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.secho(f"error: {message}", fg="red", err=True)
     sys.exit(1)
 
@@ -122,6 +129,27 @@ admin.add_command(routing)
 admin.add_command(store)
 main.add_command(admin)
 ingest.add_command(ingest_image_command)
+
+
+def _checked_vocabulary(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> str | None:
+    """A vocabulary that does not resolve stops the command before it launches a run: one line
+    naming the known vocabularies, not a failed run's traceback."""
+    if value:
+        try:
+            resolve_vocabulary(value)
+        except VocabularyError as exc:
+            _fail(str(exc))
+    return value
+
+
+# The commands are defined with their groups; checking their --vocabulary is wired here, where
+# the groups are put together.
+for command in (ingest.commands["text"], ingest_image_command):
+    for param in command.params:
+        if param.name == "vocabulary":
+            param.callback = _checked_vocabulary
 main.add_command(ingest)
 main.add_command(run)
 main.add_command(ui)
@@ -143,12 +171,15 @@ def corpus() -> None:
 def corpus_check(path: str, vocabulary_file: str | None) -> None:
     """Check every document and reference under PATH against the annotation guideline."""
     default_vocabulary = Path(path) / VOCABULARY_FILE
-    if vocabulary_file:
-        vocabulary = load_vocabulary(vocabulary_file)
-    elif default_vocabulary.is_file():
-        vocabulary = load_vocabulary(default_vocabulary)
-    else:
-        vocabulary = BASE_VOCABULARY
+    try:
+        if vocabulary_file:
+            vocabulary = load_vocabulary(vocabulary_file)
+        elif default_vocabulary.is_file():
+            vocabulary = load_vocabulary(default_vocabulary)
+        else:
+            vocabulary = BASE_VOCABULARY
+    except VocabularyError as exc:
+        _fail(str(exc))
     docs, bad = load_corpus(path)
     failures = 0
     for problem in bad:

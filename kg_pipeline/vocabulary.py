@@ -107,9 +107,13 @@ def named_vocabulary(name: str) -> Vocabulary:
         return BASE_VOCABULARY
     path = _PACKAGED / f"{name}.json"
     if not path.is_file():
-        known = sorted(["base31", *(p.stem for p in _PACKAGED.glob("*.json"))])
-        raise VocabularyError(f"no vocabulary named {name!r}; known: {', '.join(known)}")
+        raise VocabularyError(f"no vocabulary named {name!r}; known: {', '.join(known_names())}")
     return load_vocabulary(path)
+
+
+def known_names() -> list[str]:
+    """The vocabularies that can be named rather than given by file."""
+    return sorted([BASE_VOCABULARY.name, *(p.stem for p in _PACKAGED.glob("*.json"))])
 
 
 def load_vocabulary(path: str | Path) -> Vocabulary:
@@ -162,4 +166,9 @@ def resolve_vocabulary(spec: str | None) -> Vocabulary:
         return BASE_VOCABULARY
     if (_PACKAGED / f"{spec}.json").is_file() or spec == BASE_VOCABULARY.name:
         return named_vocabulary(spec)
+    if not Path(spec).exists():
+        raise VocabularyError(
+            f"no vocabulary named {spec!r} and no such file; give one of "
+            f"{', '.join(known_names())} or the path of a JSON vocabulary file"
+        )
     return load_vocabulary(spec)
