@@ -33,8 +33,12 @@ _DEFAULT_DIALECT: dict[str, StructuredOutputDialect] = {
     "openai": "json_schema",
     "openai_compatible": "auto",
 }
-# A server that does not understand a response_format answers one of these.
+# A server that does not understand a response_format says so and names the field: vLLM and
+# OpenAI with 400 or 422, llama-cpp-python with 500 (its request validation error, caught by its
+# own error handler, names ``response_format``). A status alone proves nothing: a 500 from an
+# overloaded server on the first request must not switch the endpoint's dialect for good.
 _DIALECT_REJECTED = {400, 422, 500}
+_FORMAT_FIELDS = ("response_format", "json_schema")
 # vLLM's KV-cache gauge: renamed in the V1 engine, the old name is kept for older servers.
 _KV_CACHE_GAUGES = ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")
 
@@ -49,6 +53,11 @@ def kv_cache_usage(metrics: str) -> float | None:
             except (IndexError, ValueError):
                 continue
     return max(values) if values else None
+
+
+def rejects_format(error: HTTPStatusUnavailable) -> bool:
+    """Whether an error answer says the server does not take the ``json_schema`` format."""
+    return error.status_code in _DIALECT_REJECTED and any(f in error.body for f in _FORMAT_FIELDS)
 
 
 def response_format(
@@ -121,7 +130,7 @@ class OpenAICompatibleProvider:
             sent = await self._send(messages, json_schema, "json_schema", budget)
             self.dialect = "json_schema"
         except HTTPStatusUnavailable as exc:
-            if exc.status_code not in _DIALECT_REJECTED:
+            if not rejects_format(exc):
                 raise
             log.info(
                 "%s rejected response_format json_schema (HTTP %s); using json_object + schema",

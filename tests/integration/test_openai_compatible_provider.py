@@ -82,14 +82,24 @@ def test_llamacpp_gets_json_object_with_schema() -> None:
     assert fmt == {"type": "json_object", "schema": extraction_json_schema()}
 
 
+# What llama-cpp-python answers a json_schema response_format with: its request validation
+# error, caught by its own error handler and sent as HTTP 500.
+LLAMA_CPP_PYTHON_REJECTION = Reply(
+    500,
+    {
+        "error": {
+            "message": "1 validation error:\n  {'type': 'literal_error', 'loc': "
+            "('response_format', 'type'), 'msg': \"Input should be 'text' or 'json_object'\", "
+            "'input': 'json_schema'}",
+            "type": "internal_server_error",
+        }
+    },
+)
+
+
 def test_auto_dialect_falls_back_once_when_json_schema_is_rejected_and_remembers() -> None:
     with StandInServer() as server:
-        server.reply(
-            "POST",
-            "/v1/chat/completions",
-            Reply(500, {"error": {"message": "Internal Server Error"}}),
-            completion(ANSWER),
-        )
+        server.reply("POST", "/v1/chat/completions", LLAMA_CPP_PYTHON_REJECTION, completion(ANSWER))
         p = provider(server, provider="openai_compatible")
 
         async def two_calls() -> None:
@@ -101,6 +111,41 @@ def test_auto_dialect_falls_back_once_when_json_schema_is_rejected_and_remembers
         kinds = [r.body["response_format"]["type"] for r in server.requests]
     assert kinds == ["json_schema", "json_object", "json_object"]
     assert p.dialect == "json_object_schema"
+
+
+def test_a_400_naming_response_format_switches_the_dialect() -> None:
+    rejection = Reply(400, {"error": {"message": "response_format 'json_schema' is unsupported"}})
+    with StandInServer() as server:
+        server.reply("POST", "/v1/chat/completions", rejection, completion(ANSWER))
+        p = provider(server, provider="openai_compatible")
+        extract(p)
+        kinds = [r.body["response_format"]["type"] for r in server.requests]
+    assert kinds == ["json_schema", "json_object"] and p.dialect == "json_object_schema"
+
+
+def test_a_server_error_on_the_first_request_does_not_switch_the_dialect() -> None:
+    # An overloaded server's 500 says nothing about response_format: the error is reported as it
+    # is, and the next request asks for json_schema again.
+    with StandInServer() as server:
+        server.reply(
+            "POST",
+            "/v1/chat/completions",
+            Reply(500, {"error": {"message": "Internal Server Error"}}),
+            completion(ANSWER),
+        )
+        p = provider(server, provider="openai_compatible")
+
+        async def two_calls() -> None:
+            try:
+                with pytest.raises(ProviderUnavailable, match=r"HTTP 500: .*Internal Server Error"):
+                    await p.extract(build_messages("a"), extraction_json_schema())
+                await p.extract(build_messages("b"), extraction_json_schema())
+            finally:
+                await p.aclose()
+
+        asyncio.run(two_calls())
+        kinds = [r.body["response_format"]["type"] for r in server.requests]
+    assert kinds == ["json_schema", "json_schema"] and p.dialect == "json_schema"
 
 
 def test_an_auth_error_is_not_mistaken_for_a_dialect_problem() -> None:
