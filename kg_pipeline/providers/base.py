@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from kg_pipeline.prompts import PromptMessages
 from kg_pipeline.schema import Extraction
@@ -85,7 +85,12 @@ class CallStats(BaseModel):
     completion_tokens: int | None = None
     wall_seconds: float
     finish_reason: str | None = None
+    # The model's answer as stored: whole up to RAW_TEXT_HEAD + RAW_TEXT_TAIL characters, else
+    # its head and tail around a marker (see ``cap_raw_text``), with the full length beside it.
     raw_text: str = ""
+    raw_text_chars: int | None = Field(
+        default=None, description="Length of the whole answer when raw_text keeps only part."
+    )
     thinking_excerpt: str | None = None
     # How the answer had to be forgiven (code fences, text around the JSON, raw control
     # characters), or why it could not be used (empty, no_json, invalid_json, schema).
@@ -108,6 +113,34 @@ class CallStats(BaseModel):
     # (providers/fleet.py): that member's settings.name, so a report can show how work spread.
     served_by: str | None = None
     request_options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _cap_raw_text(self) -> CallStats:
+        """A runaway answer (megabytes of repeated text) would be kept whole in every record,
+        cache row and re-ask; its head and tail say what went wrong as well as the whole does.
+        Parsing never reads this field: it gets the provider's own copy of the answer (see
+        ``providers.http.finish``), so a long valid answer still parses."""
+        capped = cap_raw_text(self.raw_text)
+        if capped != self.raw_text:
+            self.raw_text_chars = self.raw_text_chars or len(self.raw_text)
+            self.raw_text = capped
+        return self
+
+
+RAW_TEXT_HEAD = 32 * 1024
+RAW_TEXT_TAIL = 8 * 1024
+# Room for the marker, so that a capped text is never capped again (a cached row, re-read).
+_RAW_TEXT_SLACK = 100
+
+
+def cap_raw_text(text: str) -> str:
+    """``text`` whole when short enough, else its head and tail with a marker saying how many
+    characters were left out between them."""
+    if len(text) <= RAW_TEXT_HEAD + RAW_TEXT_TAIL + _RAW_TEXT_SLACK:
+        return text
+    left_out = len(text) - RAW_TEXT_HEAD - RAW_TEXT_TAIL
+    marker = f"\n[... {left_out:,} characters left out of {len(text):,} ...]\n"
+    return text[:RAW_TEXT_HEAD] + marker + text[-RAW_TEXT_TAIL:]
 
 
 class ProviderResult(BaseModel):
