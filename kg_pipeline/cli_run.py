@@ -1,13 +1,20 @@
 """`kg ingest`, `kg run`, `kg ui`: the pipeline's jobs and its UI from a shell.
 
 Jobs run in this process on the Dagster instance (DAGSTER_HOME, else the project's
-``dagster_home``), so each run is recorded and shows in the UI like one launched there.
+``dagster_home``), so each run is recorded and shows in the UI like one launched there. Each run
+carries this process's identity in its tags; before it starts, runs whose process is gone are
+marked failed and their slots freed (kg_pipeline/run_recovery.py), and the run takes its step
+pools' slots itself, waiting where Ctrl-C works (kg_pipeline/step_slots.py).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +23,13 @@ import dagster as dg
 
 from kg_pipeline.cli_admin import dagster_instance, fail, open_store
 from kg_pipeline.registry import sync_partitions
+from kg_pipeline.run_recovery import ProcessIdentity, recover_dead_runs
+from kg_pipeline.step_slots import WaitStopped, step_slots_held
 from kg_pipeline.store.config import ConfigError
+
+# What a run's waiting and recovery say before Dagster's own log takes over.
+_SAID_HERE = ("kg_pipeline.run_recovery", "kg_pipeline.step_slots", "kg_pipeline.pools")
+INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl-C
 
 
 def _instance() -> dg.DagsterInstance:
@@ -32,15 +45,54 @@ def _instance() -> dg.DagsterInstance:
     return instance
 
 
+class _Echo(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        warning = record.levelno >= logging.WARNING
+        click.secho(record.getMessage(), fg="yellow" if warning else None, err=True)
+
+
+@contextmanager
+def _saying_at_info() -> Iterator[None]:
+    """INFO from recovery and slot waits on stderr, as the run's own log lines are."""
+    handler = _Echo(logging.INFO)
+    loggers = [logging.getLogger(name) for name in _SAID_HERE]
+    levels = [log.level for log in loggers]
+    for log in loggers:
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        for log, level in zip(loggers, levels, strict=True):
+            log.removeHandler(handler)
+            log.setLevel(level)
+
+
 def _execute(job_name: str, run_config: dict[str, Any], partition: str | None = None) -> None:
     from kg_pipeline.definitions import defs
 
     instance = _instance()
     if partition is not None:
         sync_partitions(instance, [c.name for c in open_store().list()])
-    result = defs.get_job_def(job_name).execute_in_process(
-        run_config=run_config, instance=instance, partition_key=partition, raise_on_error=False
-    )
+    job = defs.get_job_def(job_name)
+    process = ProcessIdentity.current()
+    run_id = str(uuid.uuid4())
+    with _saying_at_info():
+        for recovery in recover_dead_runs(instance, by=f"`kg` ({process})"):
+            logging.getLogger("kg_pipeline.run_recovery").warning(str(recovery))
+        try:
+            with step_slots_held(instance, job, run_id, process):
+                result = job.execute_in_process(
+                    run_config=run_config,
+                    instance=instance,
+                    partition_key=partition,
+                    raise_on_error=False,
+                    run_id=run_id,
+                    tags=process.tags(),
+                )
+        except WaitStopped as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(INTERRUPTED)
     if not result.success:
         failures = [e.message for e in result.all_events if e.is_step_failure and e.message]
         fail(f"run {result.run_id} failed: {failures[-1] if failures else 'see the run logs'}")

@@ -28,6 +28,7 @@ from kg_pipeline.assets.performance import (
 from kg_pipeline.assets.quality import build_quality_report_asset, model_comparison
 from kg_pipeline.registry import model_partitions
 from kg_pipeline.resources import ModelRegistry
+from kg_pipeline.run_recovery import killed_runs_sensor
 
 extractions = build_extractions_asset(model_partitions)
 quality_report = build_quality_report_asset(model_partitions)
@@ -59,7 +60,7 @@ defs = dg.Definitions(
     assets=ASSETS,
     jobs=[extraction_job, performance_job, ingest_job, ingest_images_job],
     schedules=[nightly_quality_benchmark, weekly_performance_report],
-    sensors=[model_registry_sensor],
+    sensors=[model_registry_sensor, killed_runs_sensor],
     resources={
         "model_registry": ModelRegistry(),
         CLOUD_BASELINE_KEY: cloud_baseline_endpoint(),

@@ -39,8 +39,11 @@ check, which needs the winner to stall between its two statements longer than th
 takes (a separate connection).
 
 Leaks: a process killed while holding slots leaves them claimed, since Dagster frees a run's slots
-only when asked: the daemon's run monitoring does so for runs that finished
-(``run_monitoring.free_slots_after_run_end_seconds`` in dagster.yaml), and the Pools page can.
+only when asked. A `kg` process's runs carry its identity, and kg_pipeline/run_recovery.py marks
+failed a run whose process is gone and frees its slots: before each `kg run` and `kg ingest`, in
+the daemon (``killed_runs_sensor``), and here, every ``Backoff.recover_every`` seconds a request
+waits. Run monitoring frees the slots of other runs once they have ended
+(``run_monitoring.free_slots_after_run_end_seconds`` in dagster.yaml); the Pools page can too.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from kg_pipeline.providers.base import ExtractionProvider
 from kg_pipeline.providers.pooled import PooledProvider
+from kg_pipeline.run_recovery import recover_dead_runs
 
 if TYPE_CHECKING:
     from dagster._core.storage.event_log.base import EventLogStorage
@@ -109,7 +113,7 @@ def ensure_pool_limit(instance: dg.DagsterInstance, key: str, slots: int) -> int
             if attempt == SET_LIMIT_ATTEMPTS:
                 raise
         except OperationalError as exc:
-            if not _is_contention(exc) or attempt == SET_LIMIT_ATTEMPTS:
+            if not is_contention(exc) or attempt == SET_LIMIT_ATTEMPTS:
                 raise
         time.sleep(0.05 * attempt)
     raise AssertionError("unreachable")
@@ -134,7 +138,7 @@ def _ensure_pool_limit_once(instance: dg.DagsterInstance, key: str, slots: int) 
     return limit
 
 
-def _is_contention(exc: OperationalError) -> bool:
+def is_contention(exc: OperationalError) -> bool:
     """SQLite's answer to two writers at once: try again, nothing is wrong."""
     code = getattr(exc.orig, "sqlite_errorcode", None)
     return (
@@ -167,7 +171,7 @@ def _claim(storage: EventLogStorage, key: str, run_id: str, claim_key: str, queu
             # Another process may have taken the same slot row in the same instant (see above).
             return bool(storage.check_concurrency_claim(key, run_id, claim_key).is_claimed)
     except OperationalError as exc:
-        if _is_contention(exc):
+        if is_contention(exc):
             return False
         raise
 
@@ -179,7 +183,7 @@ def _free(storage: EventLogStorage, key: str, run_id: str, claim_key: str) -> No
                 storage.free_concurrency_slot_for_step(run_id, claim_key)
             return
         except OperationalError as exc:
-            if not _is_contention(exc) or attempt == FREE_ATTEMPTS - 1:
+            if not is_contention(exc) or attempt == FREE_ATTEMPTS - 1:
                 # Not raised: the call itself is over, and failing it would not free the slot.
                 logger.error(
                     f"pool {key}: slot {claim_key} of run {run_id} not freed ({exc}); it stays "
@@ -203,10 +207,41 @@ async def _to_the_end_in_thread(call: Callable[[], T]) -> T:
 
 @dataclass(frozen=True)
 class Backoff:
-    """How often a waiting request asks for a slot: ``first`` seconds, doubling up to ``most``."""
+    """How often a waiting request asks for a slot: ``first`` seconds, doubling up to ``most``;
+    and every ``recover_every`` seconds of waiting, whether a run holding slots has lost its
+    process (at most once per that interval in this process, however many requests wait)."""
 
     first: float = 0.05
     most: float = 0.5
+    recover_every: float = 30.0
+
+
+class _Recoveries:
+    """When this process last looked for runs whose process is gone, so that a hundred waiting
+    requests look once, not a hundred times."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = time.monotonic()
+
+    def due(self, every: float) -> bool:
+        with self._lock:
+            if time.monotonic() - self._last < every:
+                return False
+            self._last = time.monotonic()
+            return True
+
+    def run(self, instance: dg.DagsterInstance) -> None:
+        try:
+            found = recover_dead_runs(instance, by="a run waiting for its slots")
+        except Exception as exc:  # looking is a courtesy: the request waits on regardless
+            logger.warning(f"could not look for runs whose process is gone: {exc}")
+            return
+        for recovery in found:
+            logger.warning(str(recovery))
+
+
+_recoveries = _Recoveries()
 
 
 class _Wakeups:
@@ -263,6 +298,9 @@ async def endpoint_slot(
                 with suppress(TimeoutError):
                     await asyncio.wait_for(freed.wait(), wait)
                 wait = min(wait * 2, backoff.most)
+                if _recoveries.due(backoff.recover_every):
+                    # A run killed while holding this pool's slots would keep them for ever.
+                    await _to_the_end_in_thread(partial(_recoveries.run, instance))
         yield claim_key
     finally:
         # Also when the wait was cancelled: that removes the queued claim.
