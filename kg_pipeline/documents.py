@@ -83,7 +83,8 @@ def _decoded(data: bytes, name: str) -> str:
     UTF-16 and UTF-32 (Windows editors, PowerShell redirects) are told apart from binary files:
     their NUL bytes are not a sign of an image or an archive but of the wrong encoding."""
     for bom, encoding in _BYTE_ORDER_MARKS:
-        if data.startswith(bom):
+        # A mark alone proves nothing (0xFF 0xFE opens many binary files): the rest must decode.
+        if data.startswith(bom) and _decodes_as(data, encoding):
             raise DocumentError(_convert_hint(f"{encoding} text (byte order mark)", encoding, name))
     if b"\x00" in data:
         head = data[:4096]
@@ -108,6 +109,14 @@ _BYTE_ORDER_MARKS = (
     (b"\xff\xfe", "UTF-16"),
     (b"\xfe\xff", "UTF-16"),
 )
+
+
+def _decodes_as(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _alternate_nul(nul_half: bytes, text_half: bytes) -> bool:

@@ -186,3 +186,11 @@ def test_a_utf16_document_is_named_as_utf16_with_the_command_that_converts_it(
     assert "`iconv -f UTF-16 -t UTF-8 'windows notes.txt' > 'windows notes.utf8.txt'`" in (
         bad[0].reason
     )
+
+
+def test_bytes_that_open_like_a_utf16_mark_but_do_not_decode_are_binary(corpus: Path) -> None:
+    # 0xFF 0xFE then seven bytes: an odd length, so no UTF-16 text.
+    (corpus / "science" / "blob.md").write_bytes(b"\xff\xfe\x00binary")
+    _, bad = load_corpus(corpus)
+    assert [b.path for b in bad] == ["science/blob.md"]
+    assert bad[0].reason.startswith("binary content")
