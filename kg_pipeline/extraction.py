@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -125,10 +126,15 @@ async def extract_chunk(
     }
     schema = schema or decoding_schema(vocabulary, options.prompt_version)
     messages = build_messages(chunk.text, vocabulary, options.prompt_version)
+    started = time.perf_counter()
     try:
         result = await provider.extract(messages, schema)
     except ProviderError as exc:
-        return ChunkExtraction(**common, status=_status_of(exc), error=str(exc), stats=exc.stats)
+        # A failure's seconds are the chunk's whole wait (retries, backoffs, a down endpoint's
+        # cooldowns), not the last call's: that is what the failure cost the run.
+        stats = exc.stats or CallStats(wall_seconds=0.0)
+        stats.wall_seconds = time.perf_counter() - started
+        return ChunkExtraction(**common, status=_status_of(exc), error=str(exc), stats=stats)
     named = options.prompt_version in NAMED_VERSIONS
     named_summary = NamedAnswerSummary() if named else None
 

@@ -40,11 +40,23 @@ class ModelEndpoint(dg.ConfigurableResource["ModelEndpoint"]):
     )
     max_concurrent_requests: int = Field(default=4, ge=1, le=100)
     max_retries: int = Field(default=3, ge=0, le=20, description="Retries per call.")
+    retry_backoff_seconds: float = Field(
+        default=0.5, gt=0, description="Longest wait before the first retry; doubles each retry."
+    )
+    cooldown_seconds: float = Field(
+        default=5.0, gt=0, description="How long a down endpoint is left alone between tries."
+    )
+    outage_budget_seconds: float = Field(
+        default=300.0, ge=0, description="Longest a run waits, in all, for a down endpoint."
+    )
     fallback_endpoint: str | None = Field(
         default=None, description="Endpoint (by name) that answers when this one fails."
     )
     fallback_on_error: bool = Field(default=True, description="Fall back on errors.")
     fallback_on_timeout: bool = Field(default=True, description="Fall back on timeouts.")
+    local_timeout_seconds: float = Field(
+        default=300.0, gt=0, description="Seconds per chunk, retries included, before falling back."
+    )
     manage_local_server: bool = Field(
         default=False,
         description="Start the embedded llama.cpp server at base_url when nothing answers there.",

@@ -67,11 +67,29 @@ class EndpointSettings(BaseModel):
     )
     max_concurrent_requests: int = Field(default=4, ge=1, le=100)
     max_retries: int = Field(default=3, ge=0, le=20)
+    retry_backoff_seconds: float = Field(
+        default=0.5, gt=0, description="Longest wait before the first retry; doubles each retry."
+    )
+    cooldown_seconds: float = Field(
+        default=5.0, gt=0, description="How long a down endpoint is left alone between tries."
+    )
+    outage_budget_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="Longest a run waits, in all, for a down endpoint to come back; chunks "
+        "still waiting then fail as unavailable.",
+    )
     fallback_endpoint: str | None = Field(
         default=None, description="Name of the endpoint to use when this one fails."
     )
     fallback_on_error: bool = True
     fallback_on_timeout: bool = True
+    local_timeout_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="With fallback_on_timeout: the longest one chunk waits for this endpoint, "
+        "retries included, before the fallback endpoint is asked.",
+    )
 
     @property
     def output_budget(self) -> int:

@@ -6,6 +6,13 @@ still has a free slot (least-outstanding), so a replica that answers twice as fa
 twice as often and takes twice the work, without anyone measuring speeds. A replica that is
 cooling down after repeated failures (ResilientProvider's cooldown) is skipped until it recovers.
 
+A call whose replica turns out to be down (a connection failure, or the replica cooling down)
+goes to another replica rather than failing: the members' retry policies say
+``fail_fast_when_unreachable`` so that they hand such a call back at once. When every replica is
+cooling down, the call waits for the first to recover, as long as some replica's outage budget
+is left (with ``fail_fast_when_unreachable`` of its own, a fleet in front of a fallback does not
+wait: the fallback answers).
+
 This is the client-side choice among the replicas of ONE model within one run, nothing more:
 spreading runs over machines is the job of Dagster's executors and pools, and spreading one
 server's requests over its GPUs is vLLM's or Ollama's.
@@ -25,6 +32,7 @@ from kg_pipeline.providers.base import (
     ExtractionProvider,
     ProviderError,
     ProviderResult,
+    ProviderUnavailable,
 )
 
 
@@ -37,6 +45,22 @@ def cooldown_remaining(provider: ExtractionProvider) -> float:
     """
     remaining = getattr(provider, "cooldown_remaining", None)
     return max(0.0, float(remaining)) if isinstance(remaining, int | float) else 0.0
+
+
+def outage_budget_left(provider: ExtractionProvider) -> float:
+    """Seconds the run may still wait for ``provider`` to come back (duck typed like
+    ``cooldown_remaining``; a provider that does not say has none to wait for)."""
+    left = getattr(provider, "outage_budget_left", None)
+    return max(0.0, float(left)) if isinstance(left, int | float) else 0.0
+
+
+def is_unreachable(error: ProviderError) -> bool:
+    """Nobody answered (refused, reset), or the replica gave up waiting for itself."""
+    return (
+        isinstance(error, ProviderUnavailable)
+        and error.status_code is None
+        and not (error.timed_out)
+    )
 
 
 @dataclass
@@ -67,7 +91,11 @@ class FleetProvider:
     ``--parallel``, Ollama ``OLLAMA_NUM_PARALLEL``, a vLLM batch the operator is happy with).
     """
 
-    def __init__(self, members: Sequence[tuple[ExtractionProvider, int]]) -> None:
+    def __init__(
+        self,
+        members: Sequence[tuple[ExtractionProvider, int]],
+        fail_fast_when_unreachable: bool = False,
+    ) -> None:
         if not members:
             raise ValueError("a fleet needs at least one member (provider, slots)")
         models = {provider.settings.model for provider, _ in members}
@@ -85,6 +113,7 @@ class FleetProvider:
         self.settings: EndpointSettings = members[0][0].settings.model_copy(
             update={"max_concurrent_requests": sum(slots for _, slots in members)}
         )
+        self.fail_fast_when_unreachable = fail_fast_when_unreachable
         self._changed = asyncio.Condition()
 
     def _choose(self) -> tuple[FleetMember | None, float | None]:
@@ -100,13 +129,22 @@ class FleetProvider:
         recoveries = [left for left in cooling.values() if left > 0.0]
         return None, min(recoveries) if recoveries else None
 
-    async def _acquire(self) -> FleetMember:
+    def _all_down(self) -> bool:
+        return all(cooldown_remaining(m.provider) > 0.0 for m in self.members)
+
+    async def _acquire(self, failure: ProviderError | None) -> FleetMember:
+        """A member with a free slot; ``failure`` (what the call met on a replica that turned
+        out to be down) is raised when every replica is down and none is to be waited for."""
         async with self._changed:
             while True:
                 member, wait = self._choose()
                 if member is not None:
                     member.in_flight += 1
                     return member
+                if failure is not None and self._all_down():
+                    budget = max(outage_budget_left(m.provider) for m in self.members)
+                    if self.fail_fast_when_unreachable or budget == 0.0:
+                        raise failure
                 try:
                     async with asyncio.timeout(wait):
                         await self._changed.wait()
@@ -129,22 +167,30 @@ class FleetProvider:
         json_schema: dict[str, Any],
         max_output_tokens: int | None = None,
     ) -> ProviderResult:
-        member = await self._acquire()
-        started = time.perf_counter()
-        ok = False
-        try:
-            result = await member.provider.extract(messages, json_schema, max_output_tokens)
-            ok = True
-        except ProviderError as exc:
-            # Retrying is the member's wrapper's job; a later call avoids it while it cools.
-            if exc.stats is not None:
-                exc.stats.served_by = member.name
-            raise
-        finally:
-            # Shielded so that a cancelled call still gives its slot back.
-            await asyncio.shield(self._release(member, time.perf_counter() - started, ok))
-        result.stats.served_by = member.name
-        return result
+        first: ProviderError | None = None
+        while True:
+            member = await self._acquire(first)
+            started = time.perf_counter()
+            ok = False
+            try:
+                result = await member.provider.extract(messages, json_schema, max_output_tokens)
+                ok = True
+            except ProviderError as exc:
+                # Retrying is the member's wrapper's job; a later call avoids it while it cools.
+                if exc.stats is not None:
+                    exc.stats.served_by = member.name
+                down = is_unreachable(exc) or cooldown_remaining(member.provider) > 0.0
+                if not down or len(self.members) == 1:
+                    raise
+                # The replica is down: the call goes to another (the first failure is the root
+                # cause, should they all be down).
+                first = first or exc
+                continue
+            finally:
+                # Shielded so that a cancelled call still gives its slot back.
+                await asyncio.shield(self._release(member, time.perf_counter() - started, ok))
+            result.stats.served_by = member.name
+            return result
 
     async def list_models(self) -> list[str]:
         healthy = [m for m in self.members if cooldown_remaining(m.provider) == 0.0]

@@ -65,7 +65,7 @@ async def request_json(
         ) from exc
     except httpx.TransportError as exc:
         raise ProviderUnavailable(
-            f"cannot reach {url}: {exc or type(exc).__name__}; is the server running? "
+            f"cannot reach {url}: {transport_failure(exc)}; is the server running? "
             "(for the embedded model: `kg local start`)"
         ) from exc
     elapsed = time.perf_counter() - started
@@ -88,6 +88,21 @@ async def request_json(
             f"{url} answered with a JSON {type(body).__name__}, not an object"
         )
     return body, elapsed
+
+
+def transport_failure(exc: httpx.TransportError) -> str:
+    """What the socket said ("connection refused"), which httpx's own message ("All connection
+    attempts failed") hides a few causes down."""
+    cause: BaseException | None = exc
+    for _ in range(8):  # a cause chain is short; the bound guards against a cycle
+        if cause is None:
+            break
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, ConnectionResetError):
+            return "connection reset by the server"
+        cause = cause.__cause__ or cause.__context__
+    return str(exc) or type(exc).__name__
 
 
 class HTTPStatusUnavailable(ProviderUnavailable):

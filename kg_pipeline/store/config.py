@@ -69,9 +69,13 @@ class ModelOptions(BaseModel):
     timeout_seconds: float = Field(default=300.0, gt=0)
     connect_timeout_seconds: float = Field(default=10.0, gt=0)
     total_timeout_seconds: float | None = Field(default=None, gt=0)
+    retry_backoff_seconds: float = Field(default=0.5, gt=0)
+    cooldown_seconds: float = Field(default=5.0, gt=0)
+    outage_budget_seconds: float = Field(default=300.0, ge=0)
     fallback_endpoint: str | None = None
     fallback_on_error: bool = True
     fallback_on_timeout: bool = True
+    local_timeout_seconds: float = Field(default=300.0, gt=0)
     manage_local_server: bool = False
     replicas: list[Replica] = Field(
         default_factory=list,
@@ -141,9 +145,13 @@ class ModelConfig(BaseModel):
             total_timeout_seconds=options.total_timeout_seconds,
             max_concurrent_requests=self.max_concurrent_requests,
             max_retries=self.max_retries,
+            retry_backoff_seconds=options.retry_backoff_seconds,
+            cooldown_seconds=options.cooldown_seconds,
+            outage_budget_seconds=options.outage_budget_seconds,
             fallback_endpoint=options.fallback_endpoint,
             fallback_on_error=options.fallback_on_error,
             fallback_on_timeout=options.fallback_on_timeout,
+            local_timeout_seconds=options.local_timeout_seconds,
         )
 
     def replica_settings(self) -> list[tuple[EndpointSettings, int]]:

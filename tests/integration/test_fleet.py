@@ -110,7 +110,11 @@ def replica(name: str, server: PacedServer) -> OpenAICompatibleProvider:
 
 
 def cooling(name: str, server: PacedServer, **policy: Any) -> ResilientProvider:
-    return ResilientProvider(replica(name, server), RetryPolicy(**policy))
+    """A replica as ``provider_stack`` wraps it: a call it cannot serve because it is down comes
+    back at once, for the fleet to send elsewhere."""
+    return ResilientProvider(
+        replica(name, server), RetryPolicy(fail_fast_when_unreachable=True, **policy)
+    )
 
 
 def chunks(n: int) -> list[Chunk]:
@@ -214,13 +218,12 @@ def test_a_cooling_member_receives_nothing_and_its_chunks_go_to_the_others() -> 
         )
         records = run_chunks(fleet, 30)
     # c's one chunk: 503, retried after Retry-After (0 s), 503 again: two consecutive failures,
-    # so c cools down for 60 s, longer than the run, and the error reaches that chunk's record.
+    # so c cools down for 60 s, longer than the run, and hands the chunk back; the fleet sends
+    # it to a or b. No chunk is lost to c's outage.
     assert failing.requests == 2
-    [lost] = [r for r in records if r.status is not ExtractionStatus.VALID]
-    assert lost.status is ExtractionStatus.UNAVAILABLE
-    assert lost.stats is not None and lost.stats.served_by == "c"
-    counts = served_by(r for r in records if r.status is ExtractionStatus.VALID)
-    assert counts["a"] + counts["b"] == 29 and "c" not in counts
+    assert all(r.status is ExtractionStatus.VALID for r in records)
+    counts = served_by(records)
+    assert counts["a"] + counts["b"] == 30 and "c" not in counts
     assert [m.failed for m in fleet.members] == [0, 0, 1]
 
 
@@ -231,23 +234,45 @@ def test_when_every_member_is_cooling_the_call_waits_for_the_first_to_recover() 
         policy = {"max_retries": 0, "allowed_fails": 1, "cooldown_seconds": cooldown}
         fleet = FleetProvider([(cooling(f"r{i}", s, **policy), 1) for i, s in enumerate(servers)])
 
-        async def calls() -> str | None:
-            schema = extraction_json_schema()
-            for _ in servers:  # each member fails once (503) and cools down
-                with pytest.raises(ProviderUnavailable):
-                    await fleet.extract(build_messages("x"), schema)
-            result = await fleet.extract(build_messages("x"), schema)
+        async def call() -> str | None:
+            # Each member answers its first request with 503 and cools down: the call goes
+            # from one to the other, then waits for the first to recover.
+            result = await fleet.extract(build_messages("x"), extraction_json_schema())
             await fleet.aclose()
             return result.stats.served_by
 
-        answered_by = asyncio.run(calls())
-    # The third call waited rather than failing, and the member that answered took it only
-    # after its cooldown: at least 0.5 s after its 503, measured on the server's clock.
+        answered_by = asyncio.run(call())
+    # The call waited rather than failing, and the member that answered took it only after its
+    # cooldown: at least 0.5 s after its 503, measured on the server's clock.
     index = int(str(answered_by)[1:])
     (failed_at, first), (answered_at, second) = servers[index].arrivals
     assert (first, second) == (503, 200)
     assert answered_at - failed_at >= cooldown
     assert sum(s.requests for s in servers) == 3
+
+
+def test_a_fleet_in_front_of_a_fallback_does_not_wait_for_its_members() -> None:
+    with ExitStack() as stack:
+        servers = [stack.enter_context(PacedServer(0.05, failures=10**6)) for _ in range(2)]
+        policy = {"max_retries": 0, "allowed_fails": 1, "cooldown_seconds": 60}
+        fleet = FleetProvider(
+            [(cooling(f"r{i}", s, **policy), 1) for i, s in enumerate(servers)],
+            fail_fast_when_unreachable=True,
+        )
+
+        async def call() -> None:
+            try:
+                await fleet.extract(build_messages("x"), extraction_json_schema())
+            finally:
+                await fleet.aclose()
+
+        started = time.monotonic()
+        with pytest.raises(ProviderUnavailable, match="answered HTTP 503"):
+            asyncio.run(call())
+    # Both members were tried once and are cooling for 60 s: the error comes back at once, for
+    # the fallback to answer, instead of after a cooldown.
+    assert [s.requests for s in servers] == [1, 1]
+    assert time.monotonic() - started < 30
 
 
 def test_replicas_of_different_models_are_refused() -> None:

@@ -18,6 +18,7 @@ from kg_pipeline.providers import (
 )
 from kg_pipeline.providers.resilient import ResilientProvider, RetryPolicy
 from kg_pipeline.schema import extraction_json_schema
+from tests.outage_server import SocketServer
 from tests.stand_in_server import Reply, StandInServer
 
 VALID = json.dumps({"concepts": [], "instances": [], "relationships": []})
@@ -137,16 +138,24 @@ def test_truncation_doubles_the_output_budget_up_to_the_cap() -> None:
     assert failure.value.stats is not None and failure.value.stats.budget_retries == 1
 
 
-def test_a_dead_endpoint_cools_down_instead_of_being_hammered() -> None:
+def test_a_dead_endpoint_is_probed_once_a_cooldown_instead_of_being_hammered() -> None:
     clock = Clock()
-    with StandInServer() as server:
-        url = server.base_url  # closed on exit: connections are refused from here on
-    provider = resilient(url, clock, max_retries=1, allowed_fails=2, cooldown_seconds=60)
-    with pytest.raises(ProviderUnavailable, match="cannot reach"):
-        extract(provider)  # two refused attempts: the endpoint is now cooling down
-    with pytest.raises(ProviderUnavailable, match="cooling down after 2 consecutive failures"):
-        extract(provider)
-    assert len(clock.sleeps) == 1  # only the retry inside the first call waited
+    with SocketServer("reset") as server:  # every connection dropped unanswered
+        provider = resilient(
+            server.base_url,
+            clock,
+            max_retries=1,
+            allowed_fails=2,
+            cooldown_seconds=0.2,
+            outage_budget_seconds=0.5,
+        )
+        with pytest.raises(ProviderUnavailable, match=r"outage budget of 0\.5s") as failure:
+            extract(provider)
+        # Two attempts start the outage; then one probe when each 0.2 s cooldown ends, within
+        # the 0.5 s budget: at 0.2 s and 0.4 s. One more for a slow machine's timing.
+        assert 4 <= server.accepted <= 5
+    assert str(failure.value).startswith(f"cannot reach {server.base_url}/v1/chat/completions")
+    assert len(clock.sleeps) == 1  # only the retry before the outage backed off
 
 
 def test_retry_after_as_seconds_or_http_date() -> None:
