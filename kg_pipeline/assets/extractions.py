@@ -14,6 +14,7 @@ from pydantic import Field
 
 from kg_pipeline import metrics
 from kg_pipeline.assets.analytics import record_extraction_analytics
+from kg_pipeline.assets.extraction_metadata import extraction_metadata, fail_if_incomplete
 from kg_pipeline.chunking import Chunk
 from kg_pipeline.extraction import (
     DEFAULT_OPTIONS,
@@ -27,7 +28,7 @@ from kg_pipeline.pools import EndpointPools, endpoint_pools
 from kg_pipeline.providers import EndpointSettings, ExtractionProvider, create_provider
 from kg_pipeline.providers.fallback import FallbackProvider
 from kg_pipeline.providers.fleet import FleetProvider
-from kg_pipeline.providers.resilient import ResilientProvider
+from kg_pipeline.providers.resilient import ResilientProvider, RetryPolicy
 from kg_pipeline.resources import ModelEndpoint, ModelRegistry
 from kg_pipeline.routing import Router
 from kg_pipeline.store.cache import CachedProvider
@@ -122,6 +123,7 @@ def provider_stack(
     cache: sa.Engine | None,
     replicas: list[tuple[EndpointSettings, int]] | None = None,
     pools: EndpointPools | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> ExtractionProvider:
     """Retries around each server of the model (several: a fleet, least busy first), then the
     fallback endpoint, then the response cache: with the cache outermost, chunks answered before
@@ -129,20 +131,29 @@ def provider_stack(
     and a run killed half-way resumes.
 
     With ``pools``, each call to a server first takes a slot of that server's pool, whose limit
-    is set here from the server's slots; inside the retries, so a backoff holds no slot."""
+    is set here from the server's slots; inside the retries, so a backoff holds no slot.
 
-    def server(settings: EndpointSettings, slots: int) -> ExtractionProvider:
+    Built for each run, so an endpoint's outage state (its cooldown, the outage budget spent)
+    starts fresh with the run; ``log`` hears when an endpoint goes down and comes back."""
+    # With a fallback on errors, an unreachable local server is not retried nor waited for.
+    fail_fast = fallback is not None and endpoint.settings.fallback_on_error
+
+    def server(settings: EndpointSettings, slots: int, fail_fast: bool) -> ExtractionProvider:
         provider = create_provider(settings)
-        return ResilientProvider(pools.wrap(provider, slots) if pools else provider)
+        policy = RetryPolicy.for_endpoint(settings, fail_fast_when_unreachable=fail_fast)
+        inner = pools.wrap(provider, slots) if pools else provider
+        return ResilientProvider(inner, policy, on_outage=log)
 
     provider: ExtractionProvider
     if replicas and len(replicas) > 1:
-        provider = FleetProvider([(server(s, slots), slots) for s, slots in replicas])
+        # A replica that is down hands the call back at once, and the fleet sends it to another.
+        members = [(server(s, slots, True), slots) for s, slots in replicas]
+        provider = FleetProvider(members, fail_fast_when_unreachable=fail_fast)
     else:
-        provider = server(endpoint.settings, endpoint.max_concurrent_requests)
+        provider = server(endpoint.settings, endpoint.max_concurrent_requests, fail_fast)
     if fallback is not None:
         provider = FallbackProvider(
-            provider, server(fallback.settings, fallback.max_concurrent_requests)
+            provider, server(fallback.settings, fallback.max_concurrent_requests, False)
         )
     if cache is not None:
         provider = CachedProvider(provider, cache)
@@ -180,12 +191,6 @@ def _extract(
     return records
 
 
-def _grounding_totals(records: list[ChunkExtraction]) -> dict[str, int]:
-    grounded = [r.grounding for r in records if r.grounding is not None]
-    fields = ("exact", "repaired", "dropped", "duplicates", "labels_repaired", "concepts_dropped")
-    return {name: sum(getattr(g, name) for g in grounded) for name in fields}
-
-
 def extraction_options(config: ModelConfig) -> ExtractionOptions:
     """The extraction step's switches as the model's configuration sets them. They hold for the
     whole run: a run's records are comparable only if one prompt version produced them all."""
@@ -220,7 +225,9 @@ def run_extraction(
         endpoint.ensure_server(context.log)
         fallback_name = config.options.fallback_endpoint
         fallback = registry.endpoint(fallback_name) if fallback_name else None
-        return provider_stack(endpoint, fallback, cache, config.replica_settings(), pools)
+        return provider_stack(
+            endpoint, fallback, cache, config.replica_settings(), pools, context.log.warning
+        )
 
     def announce(switch: Switch) -> None:
         metrics.observe_switch(switch.name, switch.model)
@@ -278,24 +285,10 @@ def run_endpoint_extraction(
     registered model)."""
     endpoint.ensure_server(context.log)
     cache = create_engine() if use_cache else None
-    provider = provider_stack(endpoint, None, cache, pools=endpoint_pools(context))
+    provider = provider_stack(
+        endpoint, None, cache, pools=endpoint_pools(context), log=context.log.warning
+    )
     return _extract(context, lambda: provider, lambda: [provider], chunks, vocabulary)
-
-
-def _records_table(records: list[ChunkExtraction]) -> str:
-    rows = [
-        "| chunk | status | seconds | output tokens | concepts | relationships |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in records[:50]:
-        ext = r.extraction
-        rows.append(
-            f"| {r.chunk_id} | {r.status.value} | "
-            f"{f'{r.stats.wall_seconds:.1f}' if r.stats else '-'} | "
-            f"{(r.stats.completion_tokens if r.stats else None) or '-'} | "
-            f"{len(ext.concepts) if ext else '-'} | {len(ext.relationships) if ext else '-'} |"
-        )
-    return "\n".join(rows)
 
 
 def _observe_model_status(context: dg.AssetExecutionContext, registry: ModelRegistry) -> None:
@@ -352,44 +345,9 @@ def build_extractions_asset(models: dg.PartitionsDefinition) -> dg.AssetsDefinit
         stem = routed_name(context.partition_key) if config.routed else context.partition_key
         out = results_dir() / "extractions" / f"{stem}.jsonl"
         write_atomically(out, "".join(r.model_dump_json() + "\n" for r in records))
-        statuses = Counter(r.status.value for r in records)
-        seconds = [r.stats.wall_seconds for r in records if r.stats]
-        tokens = [r.stats.completion_tokens or 0 for r in records if r.stats]
-        valid = statuses[ExtractionStatus.VALID.value]
-        cache_hits = sum(bool(r.stats and r.stats.cached) for r in records)
-        fallbacks = sum(bool(r.stats and r.stats.fallback_from) for r in records)
-        called = [r.stats for r in records if r.stats and not r.stats.cached]
-        recovery = {
-            "retries": sum(s.attempts - 1 for s in called),
-            "local_repairs": sum(bool(s.repairs) for s in called),
-            "reasks": sum(s.reasks for s in called),
-            "budget_retries": sum(s.budget_retries for s in called),
-            "failed_chunks": sum(r.status is not ExtractionStatus.VALID for r in records),
-        }
-        context.add_output_metadata(
-            {
-                "chunks": len(records),
-                "cache_hits": cache_hits,
-                "model_calls": len(records) - cache_hits,
-                "fallbacks": fallbacks,
-                "recovery": dg.MetadataValue.json(recovery),
-                "valid": valid,
-                "schema_valid_rate": valid / len(records) if records else 0.0,
-                "statuses": dg.MetadataValue.json(dict(statuses)),
-                "seconds_per_chunk_mean": sum(seconds) / len(seconds) if seconds else 0.0,
-                "output_tokens_total": sum(tokens),
-                "model": ", ".join(sorted({r.model for r in records})) or endpoint.model,
-                "prompt_version": ", ".join(sorted({r.prompt_version for r in records})),
-                "grounding": dg.MetadataValue.json(_grounding_totals(records)),
-                "gleaning_calls": sum(len(r.gleaning) for r in records),
-                "vocabulary": vocabulary.name,
-                "records_file": dg.MetadataValue.path(str(out)),
-                "records": dg.MetadataValue.md(_records_table(records)),
-                "routing": dg.MetadataValue.json(
-                    dict(Counter(r.routing.rule_name or "default" for r in records if r.routing))
-                ),
-            }
-        )
+        metadata = extraction_metadata(records, endpoint.model, vocabulary.name, out)
+        fail_if_incomplete(context, records, metadata)
+        context.add_output_metadata(metadata)
         return records
 
     return extractions

@@ -9,11 +9,13 @@ every ingest is a run with logs in the UI.
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from pydantic import BaseModel, Field
 
 from kg_pipeline.assets.analytics import record_extraction_analytics
+from kg_pipeline.assets.extraction_metadata import fail_if_incomplete, fallback_metadata
 from kg_pipeline.assets.extractions import run_extraction, write_atomically
 from kg_pipeline.chunking import Chunk, chunk_document
 from kg_pipeline.documents import DEFAULT_MAX_BYTES, DocumentError, read_document
@@ -129,20 +131,21 @@ def ingest_files(
     )
     write_atomically(output, ontology.model_dump_json(indent=2))
     statuses = Counter(r.status.value for r in records)
-    return dg.Output(
-        str(output),
-        metadata={
-            "output": dg.MetadataValue.path(str(output)),
-            "records_file": dg.MetadataValue.path(str(records_file)),
-            "files": len(readable),
-            "skipped_files": len(skipped),
-            "chunks": len(records),
-            "statuses": dg.MetadataValue.json(dict(statuses)),
-            "models": dg.MetadataValue.json(
-                json.loads(json.dumps(dict(Counter(r.model for r in records))))
-            ),
-        },
-    )
+    metadata: dict[str, Any] = {
+        "output": dg.MetadataValue.path(str(output)),
+        "records_file": dg.MetadataValue.path(str(records_file)),
+        "files": len(readable),
+        "skipped_files": len(skipped),
+        "chunks": len(records),
+        "statuses": dg.MetadataValue.json(dict(statuses)),
+        "models": dg.MetadataValue.json(
+            json.loads(json.dumps(dict(Counter(r.model for r in records))))
+        ),
+        **fallback_metadata(records),
+    }
+    # The graph holds what could be extracted; the run still says it is incomplete.
+    fail_if_incomplete(context, records, metadata)
+    return dg.Output(str(output), metadata=metadata)
 
 
 @dg.job(description="Extract the given files with the active model into one knowledge graph.")
