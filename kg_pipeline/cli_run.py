@@ -94,9 +94,23 @@ def _execute(job_name: str, run_config: dict[str, Any], partition: str | None = 
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(INTERRUPTED)
     if not result.success:
-        failures = [e.message for e in result.all_events if e.is_step_failure and e.message]
-        fail(f"run {result.run_id} failed: {failures[-1] if failures else 'see the run logs'}")
+        failures = [_failure_reason(e) for e in result.all_events if e.is_step_failure]
+        reasons = [f for f in failures if f]
+        fail(f"run {result.run_id} failed: {reasons[-1] if reasons else 'see the run logs'}")
     click.secho(f"✓ run {result.run_id} succeeded", fg="green", err=True)
+
+
+def _failure_reason(event: dg.DagsterEvent) -> str | None:
+    """What the step said went wrong (a ``dg.Failure``'s description: "3 of 20 chunks
+    unavailable: ..."), else its error, else Dagster's generic "Execution of step ... failed"."""
+    data = event.step_failure_data
+    if data is not None:
+        user = data.user_failure_data
+        if user is not None and user.description:
+            return user.description
+        if data.error is not None and data.error.message:
+            return data.error.message.strip()
+    return event.message
 
 
 class _TextUnlessNamed(click.Group):

@@ -75,7 +75,7 @@ def test_a_server_that_is_not_running_fails_the_run_with_connection_refused(
     result = kg_run(corpus(workdir, 6))
     assert result.exit_code == 1, result.output
     assert "succeeded" not in result.output
-    assert "6 of 6 chunks unavailable" in result.output
+    assert "failed: 6 of 6 chunks unavailable" in result.output  # the last line says why
     rows = records(workdir)  # every record is written before the step fails
     assert statuses(rows) == {"unavailable": 6}
     for row in rows:
