@@ -34,6 +34,7 @@ from kg_pipeline.providers import (
     ExtractionProvider,
     MalformedOutput,
     ProviderError,
+    ProviderResult,
     TruncatedOutput,
 )
 from kg_pipeline.routing import RoutingDecision
@@ -105,6 +106,15 @@ def _status_of(error: ProviderError) -> ExtractionStatus:
     return ExtractionStatus.UNAVAILABLE
 
 
+def _answer_text(result: ProviderResult) -> str:
+    """The answer as the model wrote it, for a gleaning follow-up; the parsed extraction when the
+    stored text is only the head and tail of a long answer (``CallStats.raw_text_chars``): a cut
+    answer shown back to the model would read as one it wrote unfinished."""
+    if result.stats.raw_text and result.stats.raw_text_chars is None:
+        return result.stats.raw_text
+    return result.extraction.model_dump_json()
+
+
 async def extract_chunk(
     provider: ExtractionProvider,
     chunk: Chunk,
@@ -148,7 +158,7 @@ async def extract_chunk(
     extraction = read(result.extraction)
     gleaned: list[CallStats] = []
     gleaning_error = None
-    answer = result.stats.raw_text or result.extraction.model_dump_json()
+    answer = _answer_text(result)
     passes = [extraction]
     for _ in range(options.gleaning):
         messages = messages.with_followup(answer, gleaning_request(options.prompt_version))
@@ -162,7 +172,7 @@ async def extract_chunk(
             break
         gleaned.append(more.stats)
         passes.append(read(more.extraction))
-        answer = more.stats.raw_text or more.extraction.model_dump_json()
+        answer = _answer_text(more)
     if len(passes) > 1:
         extraction = merge_as_extraction(passes)
     grounding = None

@@ -115,6 +115,23 @@ def test_gleaning_asks_for_what_was_missed_and_merges_it_into_the_first_answer()
     assert len(record.gleaning) == 1 and record.gleaning_error is None
 
 
+def test_a_long_first_answer_is_shown_back_whole_when_gleaning() -> None:
+    # 60 concepts with 16 search terms of 50 characters each: over 48,000 characters, so the
+    # stored raw text is a capped head and tail; the follow-up must still show the model a
+    # complete answer (valid JSON), not the cut one.
+    ids = [f"c{n}" for n in range(60)]
+    body = extraction_body([(c, f"Person {c}") for c in ids], [(c, "Ada") for c in ids], [])
+    for concept in body["concepts"]:
+        concept["search_terms"] = ["x" * 50] * 16
+    with StandInServer() as server:
+        server.reply("POST", COMPLETIONS, chat_completion(json.dumps(body)), MORE)
+        record = run(server, ExtractionOptions(prompt_version=PROMPT_V2, gleaning=1))
+    assert record.stats is not None and record.stats.raw_text_chars is not None
+    shown = sent(server, 1)["messages"][-2]
+    assert shown["role"] == "assistant"
+    assert len(json.loads(shown["content"])["concepts"]) == 60
+
+
 def test_a_failed_gleaning_pass_keeps_the_first_answer_and_says_why() -> None:
     with StandInServer() as server:
         server.reply("POST", COMPLETIONS, FIRST, Reply(500, {"error": "boom"}))
