@@ -19,6 +19,7 @@ from kg_pipeline.baseline import (
 from kg_pipeline.chunking import Chunk
 from kg_pipeline.documents import Document
 from kg_pipeline.extraction import ExtractionStatus
+from kg_pipeline.extraction_outcome import incomplete_run_message
 from kg_pipeline.prompts import PROMPT_VERSION
 from kg_pipeline.resources import ModelEndpoint, ModelRegistry
 from kg_pipeline.store.config import ConfigError
@@ -127,6 +128,11 @@ def _recorded_baseline(
         context, endpoint, chunks, vocabulary, use_cache=not config.rerecord
     )
     record_extraction_analytics(context, records, "baseline")
+    incomplete = incomplete_run_message(records)
+    if incomplete is not None:
+        # A recording is reused by every later run with the same chunks: one made during an
+        # outage would stand as the baseline for good, its missing chunks scored as misses.
+        raise dg.Failure(f"baseline {endpoint.model} not recorded: {incomplete}")
     meta = store.save(
         RecordingMeta(
             endpoint=endpoint.name,

@@ -43,7 +43,12 @@ def answer(*labels: str) -> Reply:
 
 
 def run(
-    tmp_path: Path, local: StandInServer, cloud: StandInServer, config: BaselineConfig, key: Any
+    tmp_path: Path,
+    local: StandInServer,
+    cloud: StandInServer,
+    config: BaselineConfig,
+    key: Any,
+    max_retries: int = 3,
 ) -> dg.ExecuteInProcessResult:
     corpus = tmp_path / "corpus" / "ports"
     corpus.mkdir(parents=True, exist_ok=True)
@@ -51,12 +56,13 @@ def run(
     register_model(DEFAULT_ENDPOINT.name, local.base_url, model="small")
     cloud_endpoint = ModelEndpoint(
         name="cloud-baseline", provider="openai", base_url=cloud.base_url, model="gpt-4o",
-        api_key=key,
+        api_key=key, max_retries=max_retries,
     )  # fmt: skip
     return materialize_partition(
         [documents, chunks, extractions, baseline, quality_report],
         DEFAULT_ENDPOINT.name,
         cloud=cloud_endpoint,
+        raise_on_error=False,
         run_config=dg.RunConfig(
             ops={
                 "documents": DocumentsConfig(corpus_dir=str(tmp_path / "corpus")),
@@ -116,6 +122,25 @@ def test_a_recorded_baseline_is_reused_and_never_overwritten(tmp_path: Path, ser
     assert sorted(p.name for p in folder.iterdir()) == [
         "v0001.jsonl", "v0001.meta.json", "v0002.jsonl", "v0002.meta.json",
     ]  # fmt: skip
+
+
+def test_a_baseline_the_cloud_could_not_answer_is_not_recorded(
+    tmp_path: Path, servers: Any
+) -> None:
+    local, _ = servers
+    with StandInServer() as down:
+        down.reply("POST", "/v1/chat/completions", Reply(500, {"error": "overloaded"}))
+        result = run(tmp_path, local, down, BaselineConfig(), key="sk-test", max_retries=0)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert failure.step_key == "baseline"
+    data = failure.step_failure_data
+    assert data is not None and data.user_failure_data is not None
+    assert (data.user_failure_data.description or "").startswith(
+        "baseline gpt-4o not recorded: 1 of 1 chunks unavailable"
+    )
+    # Nothing stored: the next run records the baseline anew rather than reusing a hole.
+    assert not (tmp_path / "results" / "baselines" / "cloud-baseline").exists()
 
 
 def test_without_a_key_the_curated_references_are_the_baseline(
