@@ -20,7 +20,7 @@ from kg_pipeline.assets.image_ingest import (
     resolve_vision_model,
 )
 from kg_pipeline.cli_admin import fail, open_store
-from kg_pipeline.cli_run import _instance
+from kg_pipeline.cli_run import execute_job
 from kg_pipeline.resources import ModelRegistry
 from kg_pipeline.store.config import ConfigError
 
@@ -45,18 +45,10 @@ def _printing_progress() -> Iterator[None]:
 
 
 def _run(run_config: dict[str, Any]) -> None:
-    """`cli_run._execute` for a job given as an object: this one need not be in Definitions."""
+    """The image job, run as every `kg` command runs one (recovery, tags, the step's reason on
+    failure); it is not in Definitions, so its resources are given here."""
     with _printing_progress():
-        result = ingest_images_job.execute_in_process(
-            run_config=run_config,
-            instance=_instance(),
-            resources={"model_registry": ModelRegistry()},
-            raise_on_error=False,
-        )
-    if not result.success:
-        failures = [e.message for e in result.all_events if e.is_step_failure and e.message]
-        fail(f"run {result.run_id} failed: {failures[-1] if failures else 'see the run logs'}")
-    click.secho(f"✓ run {result.run_id} succeeded", fg="green", err=True)
+        execute_job(ingest_images_job, run_config, resources={"model_registry": ModelRegistry()})
 
 
 @click.command("image")

@@ -74,7 +74,20 @@ def _execute(job_name: str, run_config: dict[str, Any], partition: str | None = 
     instance = _instance()
     if partition is not None:
         sync_partitions(instance, [c.name for c in open_store().list()])
-    job = defs.get_job_def(job_name)
+    execute_job(defs.get_job_def(job_name), run_config, instance, partition)
+
+
+def execute_job(
+    job: dg.JobDefinition,
+    run_config: dict[str, Any],
+    instance: dg.DagsterInstance | None = None,
+    partition: str | None = None,
+    resources: dict[str, Any] | None = None,
+) -> None:
+    """Run ``job`` in this process as every `kg` command does: dead runs recovered first, this
+    process's identity in the run's tags, step pools claimed where Ctrl-C works; exits non-zero
+    with the failed step's own reason. ``resources``: for a job that is not in Definitions."""
+    instance = instance or _instance()
     process = ProcessIdentity.current()
     run_id = str(uuid.uuid4())
     with _saying_at_info():
@@ -89,6 +102,7 @@ def _execute(job_name: str, run_config: dict[str, Any], partition: str | None = 
                     raise_on_error=False,
                     run_id=run_id,
                     tags=process.tags(),
+                    resources=resources,
                 )
         except WaitStopped as exc:
             click.secho(f"error: {exc}", fg="red", err=True)

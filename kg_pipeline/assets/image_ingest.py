@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import dagster as dg
 from pydantic import BaseModel, Field
@@ -23,10 +23,11 @@ from pydantic import BaseModel, Field
 from kg_pipeline.assets.extractions import run_extraction, write_atomically
 from kg_pipeline.chunking import chunk_document
 from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus
+from kg_pipeline.extraction_outcome import incomplete_run_message
 from kg_pipeline.images import MAX_PIXELS, MAX_SIDE, BadImage, PreparedImage, prepare_image
 from kg_pipeline.merging import merge_extractions
 from kg_pipeline.prompts import PROMPT_VERSION
-from kg_pipeline.providers.base import EndpointSettings, ProviderError
+from kg_pipeline.providers.base import EndpointSettings, ProviderError, ProviderUnavailable
 from kg_pipeline.providers.vision import Description, describe_image
 from kg_pipeline.reference import Reference
 from kg_pipeline.resources import ModelRegistry
@@ -233,6 +234,7 @@ def ingest_images(
     images: list[IngestedImage] = []
     skipped: list[dict[str, str]] = []
     records: list[ChunkExtraction] = []
+    unreachable: set[str] = set()  # images whose model could not be reached, not bad ones
     for position, name in enumerate(config.files):
         try:
             ingested, image_records = _ingest_one(
@@ -240,6 +242,8 @@ def ingest_images(
             )
         except (BadImage, ProviderError) as exc:
             stage = "bad image" if isinstance(exc, BadImage) else "description failed"
+            if isinstance(exc, ProviderUnavailable):
+                unreachable.add(name)
             skipped.append({"path": name, "reason": f"{stage}: {exc}"})
             _report(context, f"{name}: skipped, {stage}: {exc}", warning=True)
             continue
@@ -261,19 +265,27 @@ def ingest_images(
         records_file=str(records_file),
     )
     write_atomically(output, ontology.model_dump_json(indent=2))
-    return dg.Output(
-        str(output),
-        metadata={
-            "output": dg.MetadataValue.path(str(output)),
-            "records_file": dg.MetadataValue.path(str(records_file)),
-            "images": len(images),
-            "skipped_images": len(skipped),
-            "concepts": sum(len(i.graph.concepts) for i in images),
-            "vision_fallbacks": sum(bool(i.vision_fallback_from) for i in images),
-            "describe_seconds": dg.MetadataValue.float(sum(i.describe_seconds for i in images)),
-            "extract_seconds": dg.MetadataValue.float(sum(i.extract_seconds for i in images)),
-        },
-    )
+    metadata: dict[str, Any] = {
+        "output": dg.MetadataValue.path(str(output)),
+        "records_file": dg.MetadataValue.path(str(records_file)),
+        "images": len(images),
+        "skipped_images": len(skipped),
+        "concepts": sum(len(i.graph.concepts) for i in images),
+        "vision_fallbacks": sum(bool(i.vision_fallback_from) for i in images),
+        "describe_seconds": dg.MetadataValue.float(sum(i.describe_seconds for i in images)),
+        "extract_seconds": dg.MetadataValue.float(sum(i.extract_seconds for i in images)),
+    }
+    # Written first, then failed: a graph with holes the model server left is not a success.
+    outages = [s["reason"] for s in skipped if s["path"] in unreachable]
+    incomplete = incomplete_run_message(records)
+    if outages or incomplete:
+        said = [incomplete] if incomplete else []
+        if outages:
+            said.insert(
+                0, f"{len(outages)} of {len(config.files)} images not described: {outages[0]}"
+            )
+        raise dg.Failure(f"{'; '.join(said)} (the graph is written to {output})", metadata=metadata)
+    return dg.Output(str(output), metadata=metadata)
 
 
 @dg.job(

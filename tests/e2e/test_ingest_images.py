@@ -119,6 +119,25 @@ def test_the_cloud_fallback_describes_when_the_vision_model_fails(
     assert content[1]["image_url"]["url"].startswith("data:image/png;base64,")
 
 
+def test_an_image_the_vision_server_could_not_describe_fails_the_run_after_writing_the_graph(
+    servers: Servers, tmp_path: Path
+) -> None:
+    servers.vision.reply(
+        "POST", "/api/chat", ollama_answer(SAID), Reply(503, {"error": "server busy"})
+    )
+    shutil.copy(FIXTURES / "slide.png", tmp_path / "slide_01.png")
+    shutil.copy(FIXTURES / "photo.jpg", tmp_path / "slide_02.jpg")
+    args = ["slide_01.png", "slide_02.jpg", "-o", "ontology.json"]
+    result = CliRunner().invoke(ingest_image_command, args)
+    assert result.exit_code == 1, result.output
+    assert "succeeded" not in result.output
+    assert "failed: 1 of 2 images not described: description failed" in result.output
+    assert "503" in result.output
+    ontology = json.loads((tmp_path / "ontology.json").read_text())
+    assert [i["path"] for i in ontology["images"]] == ["slide_01.png"]
+    assert [s["path"] for s in ontology["skipped"]] == ["slide_02.jpg"]
+
+
 def test_without_a_vision_model_the_error_names_the_command_that_marks_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
