@@ -158,6 +158,15 @@ def _replica(text: str) -> dict[str, Any]:
 @click.option("--api-key-env", help="Environment variable holding the API key.")
 @click.option("--keep-alive", help="How long Ollama keeps the model loaded (e.g. 10m).")
 @click.option("--timeout", "timeout_seconds", type=float, help="Read timeout in seconds.")
+@click.option("--local-timeout", "local_timeout_seconds", type=float,
+              help="Seconds a chunk may spend on this model, retries included, before its "
+              "fallback is asked (default 300).")  # fmt: skip
+@click.option("--outage-budget", "outage_budget_seconds", type=float,
+              help="Seconds a run waits, in all, for this server to come back before failing "
+              "the chunks still waiting (default 300).")  # fmt: skip
+@click.option("--cooldown", "cooldown_seconds", type=float,
+              help="Pause after repeated connection failures before the server is tried again "
+              "(default 5).")  # fmt: skip
 @click.option(
     "--replica",
     "replicas",
@@ -189,6 +198,9 @@ def set_command(
     api_key_env: str | None,
     keep_alive: str | None,
     timeout_seconds: float | None,
+    local_timeout_seconds: float | None,
+    outage_budget_seconds: float | None,
+    cooldown_seconds: float | None,
     replicas: tuple[str, ...],
     prompt_version: str | None,
     ground_quotes: bool | None,
@@ -229,6 +241,9 @@ def set_command(
         "api_key_env": key_env,
         "keep_alive": keep_alive,
         "timeout_seconds": timeout_seconds,
+        "local_timeout_seconds": local_timeout_seconds,
+        "outage_budget_seconds": outage_budget_seconds,
+        "cooldown_seconds": cooldown_seconds,
         "prompt_version": prompt_version,
         "ground_quotes": ground_quotes,
         "gleaning": gleaning,

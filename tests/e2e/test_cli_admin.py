@@ -79,6 +79,21 @@ def test_set_checks_the_server_stores_the_model_and_adds_its_partition(
     assert (changed.temperature, changed.gpu_layers) == (0.3, 24)
 
 
+def test_the_outage_and_fallback_waits_are_set_from_the_command_line(
+    ollama: StandInServer, instance_home: Path
+) -> None:
+    result = kg("admin", "extraction", "set", "--provider", "ollama", "--model",
+                "mistral:7b-instruct", "--base-url", ollama.base_url, "--local-timeout", "60",
+                "--outage-budget", "30", "--cooldown", "2")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    settings = ConfigStore().active().settings()
+    assert (
+        settings.local_timeout_seconds,
+        settings.outage_budget_seconds,
+        settings.cooldown_seconds,
+    ) == (60.0, 30.0, 2.0)
+
+
 def test_gpu_layers_and_threads_reach_ollama_as_num_gpu_and_num_thread(
     ollama: StandInServer, instance_home: Path
 ) -> None:
