@@ -12,6 +12,7 @@ import click
 from kg_pipeline.cli_admin import admin, extraction, open_store, served_models
 from kg_pipeline.cli_analytics import analytics_command
 from kg_pipeline.cli_image import ingest_image_command
+from kg_pipeline.cli_local import local
 from kg_pipeline.cli_operator import export_training_data_command, recommend_command
 from kg_pipeline.cli_routing import routing
 from kg_pipeline.cli_run import ingest, run, ui
@@ -28,8 +29,6 @@ from kg_pipeline.importers.common import (
 )
 from kg_pipeline.importers.redocred import import_redocred
 from kg_pipeline.importers.text2kgbench import import_text2kgbench
-from kg_pipeline.local_model import ModelUnavailable, ensure_model
-from kg_pipeline.local_server import DEFAULT_PORT, LocalServer, LocalServerError
 from kg_pipeline.providers import ProviderError
 from kg_pipeline.reference import check_reference
 from kg_pipeline.vocabulary import (
@@ -49,51 +48,6 @@ def _fail(message: str) -> NoReturn:
 @click.group()
 def main() -> None:
     """kg_pipeline: knowledge-graph extraction with local LLMs."""
-
-
-@main.group()
-def local() -> None:
-    """The embedded llama.cpp model server (127.0.0.1, CPU)."""
-
-
-def _server(port: int, threads: int) -> LocalServer:
-    return LocalServer(port=port, threads=threads)
-
-
-_port = click.option("--port", default=DEFAULT_PORT, show_default=True, help="Loopback port.")
-_threads = click.option("--threads", default=2, show_default=True, help="CPU threads.")
-
-
-@local.command()
-@_port
-@_threads
-def start(port: int, threads: int) -> None:
-    """Assemble the embedded model if needed and start its server (no-op if running)."""
-    server = _server(port, threads)
-    try:
-        click.echo(f"model: {ensure_model()}")
-        status = server.start()
-    except (ModelUnavailable, LocalServerError) as exc:
-        _fail(str(exc))
-    click.secho(status.describe(), fg="green")
-    click.echo(f"log: {status.log_file}")
-
-
-@local.command()
-@_port
-def stop(port: int) -> None:
-    """Stop the embedded server that `kg local start` started."""
-    stopped = _server(port, 2).stop()
-    click.echo("stopped" if stopped else "no server started by kg was running")
-
-
-@local.command()
-@_port
-def status(port: int) -> None:
-    """Whether the embedded server answers, and what it serves."""
-    current = _server(port, 2).status()
-    click.secho(current.describe(), fg="green" if current.answering else "yellow")
-    sys.exit(0 if current.answering else 3)
 
 
 @main.command()
@@ -128,6 +82,7 @@ for command in (analytics_command, recommend_command, export_training_data_comma
 admin.add_command(routing)
 admin.add_command(store)
 main.add_command(admin)
+main.add_command(local)
 ingest.add_command(ingest_image_command)
 
 

@@ -16,7 +16,13 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from kg_pipeline.local_model import MODEL_ALIAS
-from kg_pipeline.local_server import DEFAULT_HOST, DEFAULT_PORT, LocalServer
+from kg_pipeline.local_server import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    DEFAULT_SLOTS,
+    REQUEST_TIMEOUT_SECONDS,
+    LocalServer,
+)
 from kg_pipeline.providers.base import EndpointSettings
 
 ENDPOINTS_FILE_ENV = "KG_ENDPOINTS_FILE"
@@ -43,9 +49,10 @@ DEFAULT_ENDPOINT = EndpointEntry(
     provider="llamacpp",
     base_url=f"http://{DEFAULT_HOST}:{DEFAULT_PORT}",
     model=MODEL_ALIAS,
-    # llama-cpp-python's server decodes one request at a time; more in flight only queue.
-    max_concurrent_requests=1,
-    timeout_seconds=900,
+    # As many in flight as the server started by `kg local start` has slots, and as long a wait
+    # as it may take to answer: the endpoint's Dagster pool then matches the server.
+    max_concurrent_requests=DEFAULT_SLOTS,
+    timeout_seconds=REQUEST_TIMEOUT_SECONDS,
     manage_local_server=True,
 )
 

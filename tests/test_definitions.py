@@ -11,6 +11,7 @@ from kg_pipeline.endpoints import (
     benchmark_target,
     load_endpoints,
 )
+from kg_pipeline.local_server import DEFAULT_SLOTS, LocalServer
 from kg_pipeline.registry import MODEL_PARTITIONS, config_from_entry
 from kg_pipeline.resources import ModelRegistry
 from kg_pipeline.store.config import ConfigStore
@@ -37,7 +38,9 @@ def test_models_come_from_the_registry_resource_read_at_run_time() -> None:
 
 def test_without_configuration_the_embedded_model_is_the_only_endpoint() -> None:
     assert load_endpoints() == [DEFAULT_ENDPOINT]
-    assert DEFAULT_ENDPOINT.manage_local_server and DEFAULT_ENDPOINT.max_concurrent_requests == 1
+    # As many in flight as the embedded server has slots, so its pool never queues at the server.
+    assert DEFAULT_ENDPOINT.manage_local_server
+    assert DEFAULT_ENDPOINT.max_concurrent_requests == LocalServer().slots == DEFAULT_SLOTS
 
 
 def test_endpoints_file_lists_servers_and_names_key_variables_not_keys(tmp_path: Path) -> None:

@@ -27,8 +27,10 @@ from kg_pipeline.providers.http import HTTPStatusUnavailable, finish, make_clien
 
 log = logging.getLogger(__name__)
 
+# llama.cpp's llama-server takes json_schema as OpenAI and vLLM do (and json_object + schema);
+# llama-cpp-python's server only the latter: "auto" serves both with one request learnt once.
 _DEFAULT_DIALECT: dict[str, StructuredOutputDialect] = {
-    "llamacpp": "json_object_schema",
+    "llamacpp": "auto",
     "vllm": "json_schema",
     "openai": "json_schema",
     "openai_compatible": "auto",

@@ -1,22 +1,33 @@
-"""A busy embedded server is waited for, not doubled.
+"""A busy embedded server: waited for, not doubled, while it loads; answering its control plane
+while every slot decodes; and freeing a slot when the client that asked goes away.
 
-llama-cpp-python answers nothing, not even ``/v1/models``, while it decodes a long request. The
-stand-in here is a real HTTP server that binds its port and then answers nobody for a while.
+The first tests use a stand-in, a real HTTP server that binds its port and then answers nobody for
+a while (a server still loading its model, or llama-cpp-python's, which answered nothing, not even
+``/v1/models``, while it decoded). The ``real_model`` tests fill every slot of the real
+llama-server with long generations started by separate client processes.
 """
 
+import asyncio
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from kg_pipeline import metrics
+from kg_pipeline.cli import main
+from kg_pipeline.local_model import MODEL_ALIAS
 from kg_pipeline.local_server import LocalServer, LocalServerError
+from kg_pipeline.providers import EndpointSettings
 
 _BUSY_SERVER = """
 import json, sys, time
@@ -100,3 +111,118 @@ def test_a_server_that_exits_while_waited_for_is_reported(tmp_path: Path) -> Non
         with pytest.raises(LocalServerError, match=rf"pid {pid}\) exited"):
             server.start(wait_seconds=30)
         assert not server.pid_file.exists()
+
+
+# A generation that runs for minutes on a CPU unless stopped: the end-of-text token is ignored,
+# so it decodes its whole budget (8000 tokens at well under 100 tokens/s per slot).
+_LONG_CLIENT = """
+import sys, httpx
+body = {"model": sys.argv[2], "max_tokens": 8000, "temperature": 0, "ignore_eos": True,
+        "messages": [{"role": "user", "content": "Count from 1 to 100000, one per line."}]}
+httpx.post(sys.argv[1] + "/v1/chat/completions", json=body, timeout=float(sys.argv[3]))
+"""
+# Liveness bounds, far above what llama-server needs (well under a second to answer, about a
+# second to notice a closed connection) and far below a generation's minutes.
+ANSWER_BOUND_S = 15.0
+FREED_BOUND_S = 30.0
+
+
+def _busy_slots(server: LocalServer) -> int:
+    status = server.status()
+    assert status.busy_slots is not None, f"{server.base_url} offers no /slots"
+    return status.busy_slots
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float) -> float | None:
+    """Seconds until ``condition`` held, or None if it did not within ``seconds``. Polls every
+    2 s: llama-server notices a closed connection only after a whole second in which no task of
+    any client finished, and each ``/slots`` read is such a task (so a poller faster than once a
+    second would keep a gone client's generation running)."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        if condition():
+            return time.monotonic() - started
+        time.sleep(2.0)
+    return None
+
+
+@contextmanager
+def long_generations(
+    server: LocalServer, count: int, client_timeout_s: float = 600.0
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """``count`` clients, each a process of its own that asks for a long generation; killed at
+    the end (if still there), as Ctrl-C would end them."""
+    command = [sys.executable, "-c", _LONG_CLIENT, server.base_url, MODEL_ALIAS,
+               str(client_timeout_s)]  # fmt: skip
+    clients = [subprocess.Popen(command, stderr=subprocess.DEVNULL) for _ in range(count)]
+    try:
+        yield clients
+    finally:
+        for client in clients:
+            client.kill()
+            client.wait()
+        # The next test gets an idle server.
+        freed = _wait_for(lambda: _busy_slots(server) == 0, FREED_BOUND_S)
+        assert freed is not None, server.log_tail(40)
+
+
+@pytest.fixture
+def instance_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[2] / "dagster_home" / "dagster.yaml", home)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return home
+
+
+def _timed(action: Callable[[], Any]) -> tuple[Any, float]:
+    started = time.monotonic()
+    return action(), time.monotonic() - started
+
+
+@pytest.mark.real_model
+def test_status_probe_and_registration_answer_within_seconds_while_every_slot_is_busy(
+    embedded_server: LocalServer, instance_home: Path
+) -> None:
+    slots = embedded_server.slots
+    with long_generations(embedded_server, slots):
+        assert _wait_for(lambda: _busy_slots(embedded_server) == slots, 120) is not None
+        status, status_s = _timed(embedded_server.status)
+        assert status.answering and status.busy_slots == slots == status.slots
+
+        settings = EndpointSettings(name="busy-embedded", provider="llamacpp",
+                                    base_url=embedded_server.base_url, model=MODEL_ALIAS)  # fmt: skip
+        up, probe_s = _timed(lambda: asyncio.run(metrics.probe_endpoint(settings, timeout_s=5)))
+        assert up is True  # answered, not excused as busy after a recent chunk
+
+        cli = CliRunner()
+        registered, set_s = _timed(lambda: cli.invoke(main, [
+            "admin", "extraction", "set", "--name", "busy-local", "--provider", "llamacpp",
+            "--model", MODEL_ALIAS, "--base-url", embedded_server.base_url, "--no-activate"]))  # fmt: skip
+        assert registered.exit_code == 0, registered.output
+        shown, show_s = _timed(lambda: cli.invoke(
+            main, ["admin", "extraction", "status", "--name", "busy-local"]))  # fmt: skip
+        assert shown.exit_code == 0 and MODEL_ALIAS in shown.output, shown.output
+        assert _busy_slots(embedded_server) == slots  # all of it happened with no slot free
+    timings = {"status": status_s, "probe": probe_s, "set": set_s, "status_cli": show_s}
+    assert max(timings.values()) < ANSWER_BOUND_S, timings
+
+
+@pytest.mark.real_model
+def test_a_killed_client_stops_its_generation_and_frees_its_slot(
+    embedded_server: LocalServer,
+) -> None:
+    with long_generations(embedded_server, 1) as (client,):
+        assert _wait_for(lambda: _busy_slots(embedded_server) == 1, 120) is not None
+        time.sleep(2)  # decoding for a while, minutes from its end
+        client.kill()  # as Ctrl-C would
+        freed = _wait_for(lambda: _busy_slots(embedded_server) == 0, FREED_BOUND_S)
+        assert freed is not None, "the slot kept decoding for a client that was gone"
+
+
+@pytest.mark.real_model
+def test_a_client_that_times_out_frees_its_slot(embedded_server: LocalServer) -> None:
+    with long_generations(embedded_server, 1, client_timeout_s=5) as (client,):
+        assert client.wait(timeout=120) != 0  # its read timed out
+        freed = _wait_for(lambda: _busy_slots(embedded_server) == 0, FREED_BOUND_S)
+        assert freed is not None, "the slot kept decoding after its client timed out"

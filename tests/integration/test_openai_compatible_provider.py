@@ -74,12 +74,16 @@ def test_vllm_gets_json_schema_structured_output_and_usage_is_read() -> None:
     assert result.stats.prompt_tokens == 700 and result.stats.completion_tokens == 42
 
 
-def test_llamacpp_gets_json_object_with_schema() -> None:
+def test_llamacpp_asks_for_json_schema_first_and_keeps_it_when_the_server_takes_it() -> None:
+    # llama-server takes OpenAI's json_schema: one request, and the dialect is learnt.
     with StandInServer() as server:
         server.reply("POST", "/v1/chat/completions", completion(ANSWER))
-        extract(provider(server, provider="llamacpp"))
+        p = provider(server, provider="llamacpp")
+        extract(p)
         fmt = server.requests[0].body["response_format"]
-    assert fmt == {"type": "json_object", "schema": extraction_json_schema()}
+        assert len(server.requests) == 1
+    assert fmt["type"] == "json_schema" and fmt["json_schema"]["schema"] == extraction_json_schema()
+    assert p.dialect == "json_schema"
 
 
 # What llama-cpp-python answers a json_schema response_format with: its request validation
