@@ -4,9 +4,9 @@
     .venv/bin/python benchmarks/switch_time.py --provider ollama \\
         --base-url http://127.0.0.1:11434 --old qwen2.5:7b-instruct --new qwen2.5:14b-instruct
 
-Without --base-url it starts llama-cpp-python with a config file of two models (the embedded GGUF
-under two names, so each switch really loads weights: the server holds one model at a time and
-loads the one a request names). Each round, in both directions:
+Without --base-url it starts llama-server in router mode with a preset file of two models (the
+embedded GGUF under two names, so each switch really loads weights: ``--models-max 1`` holds one
+model at a time and loads the one a request names). Each round, in both directions:
 
 - switch: ``model_status.switch`` (unload the old model where the server can, preload the new),
   then a one-token request to the new model: the first request after a preloaded switch;
@@ -24,7 +24,6 @@ import json
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from kg_pipeline.llama_build import server_binary
 from kg_pipeline.local_model import ensure_model
 from kg_pipeline.model_status import switch
 from kg_pipeline.store.config import ModelConfig
@@ -49,22 +49,19 @@ def _free_port() -> int:
 def start_two_model_server(threads: int) -> tuple[subprocess.Popen[bytes], str, Path]:
     model = str(ensure_model())
     port = _free_port()
-    config = {
-        "host": "127.0.0.1",
-        "port": port,
-        "models": [
-            {"model": model, "model_alias": alias, "n_ctx": 4096, "n_threads": threads}
-            for alias in ("embedded-a", "embedded-b")
-        ],
-    }
     folder = Path(tempfile.mkdtemp(prefix="kg-switch-"))
-    (folder / "models.json").write_text(json.dumps(config))
+    presets = "".join(
+        f"[{alias}]\nmodel = {model}\nc = 4096\nthreads = {threads}\n\n"
+        for alias in ("embedded-a", "embedded-b")
+    )
+    (folder / "models.ini").write_text("version = 1\n\n" + presets)
     log = (folder / "server.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--config_file", str(folder / "models.json")],
+        [str(server_binary()), "--models-preset", str(folder / "models.ini"), "--models-max", "1",
+         "--host", "127.0.0.1", "--port", str(port), "--no-webui"],
         stdout=log,
         stderr=subprocess.STDOUT,
-    )
+    )  # fmt: skip
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -163,7 +160,7 @@ def main() -> None:
         if process is not None:
             process.terminate()
             process.wait(timeout=30)
-    result["server"] = "llama-cpp-python, two models from a config file" if process else base_url
+    result["server"] = "llama-server router, two models from a preset file" if process else base_url
     out = RESULTS / f"switch_time-{args.provider}.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result["median"], indent=1))

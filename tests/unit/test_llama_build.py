@@ -1,11 +1,13 @@
 """Building llama-server: the pinned source is verified before anything is compiled, a build is
 found again by the sdist's hash and the CPU, and a failed step says where its log is."""
 
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from kg_pipeline.llama_build import (
+    SDIST_REQUIREMENT,
     SDIST_SHA256,
     TARGETS,
     BuildError,
@@ -15,6 +17,8 @@ from kg_pipeline.llama_build import (
     cpu_key,
     server_binary,
 )
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def fake_build(root: Path) -> Path:
@@ -62,3 +66,12 @@ def test_a_failed_step_reports_its_exit_code_log_and_last_lines(tmp_path: Path) 
     log = tmp_path / "build.log"
     with pytest.raises(BuildError, match=rf"exit 3\); full log: {log}\n(.|\n)*no compiler"):
         _run_logged(["sh", "-c", "echo no compiler; exit 3"], log)
+
+
+def test_the_compare_extra_pins_the_release_llama_server_is_built_from() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    name, version = SDIST_REQUIREMENT.split("==")
+    assert extras["compare"] == [f"{name}[server]=={version}"]
+    # Set-up compiles llama.cpp once: the extras it installs do not build it a second time.
+    assert not any(req.startswith(name) for req in extras["local"] + extras["dev"])
