@@ -42,7 +42,11 @@ REQUEST_TIMEOUT_SECONDS = 900.0
 
 
 def cpu_threads() -> int:
-    """The cores this process may run on (a container's share, not the host's count)."""
+    """``KG_LOCAL_THREADS``, else the cores this process may run on (a container's share, not
+    the host's count). All cores is fastest on a quiet machine; where other work competes for
+    them, fewer threads are faster (llama.cpp's threads wait for each other at every step)."""
+    if configured := os.environ.get("KG_LOCAL_THREADS"):
+        return int(configured)
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
