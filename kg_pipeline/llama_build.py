@@ -34,6 +34,7 @@ _VENDORED = "llama_cpp_python-0.3.36/vendor/llama.cpp"
 SERVER = "llama-server"
 BATCHED_BENCH = "llama-batched-bench"
 TARGETS = (SERVER, BATCHED_BENCH)
+_SCRATCH = "llama-build-"
 # Static, CPU-native, nothing fetched at build time (no web UI from Hugging Face, no HTTPS client
 # for model downloads: the model is ours, assembled by local_model.py) and nothing built that the
 # server does not need.
@@ -193,8 +194,10 @@ def build(
     _tools()
     target = build_dir(root)
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_scratch(target.parent)
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="llama-build-", dir=target.parent) as scratch:
+    prefix = f"{_SCRATCH}{os.getpid()}-"
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=target.parent) as scratch:
         work = Path(scratch)
         log = work / "build.log"
         source = _extract_llama_cpp(_verified(sdist, work), work / "src")
@@ -219,6 +222,25 @@ def build(
             if find_build(root) is None:
                 raise
     return Build(target, seconds)
+
+
+def _remove_abandoned_scratch(folder: Path) -> None:
+    """A build killed outright leaves its scratch folder (a source tree and objects, hundreds of
+    MB) behind; the next build removes those whose process is gone, not a running one's."""
+    for scratch in folder.glob(f"{_SCRATCH}*"):
+        pid = scratch.name.removeprefix(_SCRATCH).split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _verified(sdist: Path | None, work: Path) -> Path:

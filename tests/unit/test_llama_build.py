@@ -1,6 +1,7 @@
 """Building llama-server: the pinned source is verified before anything is compiled, a build is
 found again by the sdist's hash and the CPU, and a failed step says where its log is."""
 
+import os
 import tomllib
 from pathlib import Path
 
@@ -75,3 +76,17 @@ def test_the_compare_extra_pins_the_release_llama_server_is_built_from() -> None
     assert extras["compare"] == [f"{name}[server]=={version}"]
     # Set-up compiles llama.cpp once: the extras it installs do not build it a second time.
     assert not any(req.startswith(name) for req in extras["local"] + extras["dev"])
+
+
+def test_a_build_removes_scratch_left_by_a_killed_build_but_not_a_running_ones(
+    tmp_path: Path,
+) -> None:
+    abandoned = tmp_path / "llama-build-999999999-x1"  # above any pid: that process is gone
+    running = tmp_path / f"llama-build-{os.getpid()}-x2"
+    for scratch in (abandoned, running):
+        (scratch / "src").mkdir(parents=True)
+    corrupt = tmp_path / "llama_cpp_python-0.3.36.tar.gz"
+    corrupt.write_bytes(b"x")
+    with pytest.raises(BuildError):
+        build(root=tmp_path, sdist=corrupt)
+    assert not abandoned.exists() and running.exists()
