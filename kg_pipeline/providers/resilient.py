@@ -299,6 +299,18 @@ class ResilientProvider:
                     # The outage owns this failure: the call waits for the endpoint (bounded by
                     # the run's outage budget) without spending its own retries.
                     continue
+                if (
+                    not fail_fast
+                    and is_connection_failure(exc)
+                    and attempt >= self.policy.max_retries
+                    and self._consecutive_failures > attempt
+                ):
+                    # Every try of this call found nobody there (refused, reset) and no call
+                    # was answered meanwhile: an outage, even before ``allowed_fails`` calls
+                    # failed (the others may still be in flight when the server died). Wait
+                    # for it. Not after timeouts or HTTP errors: the server did hear it.
+                    self._start_outage()
+                    continue
                 unreachable = down or is_connection_failure(exc)
                 if (
                     not is_retryable(exc)

@@ -31,9 +31,12 @@ def local(url: str, **settings: Any) -> ModelEndpoint:
 
 
 def cloud(url: str) -> ModelEndpoint:
+    # A short outage budget: the last endpoint of the chain waits for a server nobody answers
+    # for, as any endpoint with nowhere else to go does.
     return ModelEndpoint(
-        name="cloud", provider="openai", base_url=url, model="gpt-4o", retry_backoff_seconds=0.01
-    )
+        name="cloud", provider="openai", base_url=url, model="gpt-4o", retry_backoff_seconds=0.01,
+        cooldown_seconds=0.1, outage_budget_seconds=0.5,
+    )  # fmt: skip
 
 
 def extract(endpoint: ModelEndpoint, fallback: ModelEndpoint) -> ProviderResult:
@@ -77,12 +80,15 @@ def test_a_refused_local_server_falls_back_at_the_first_connection_failure() -> 
 def test_without_fallback_on_errors_a_refused_server_is_retried_first() -> None:
     with SocketServer("reset") as dying, StandInServer() as answering:
         answering.reply("POST", "/v1/chat/completions", EMPTY_EXTRACTION)
+        # Without a fallback to go to, a server nobody answers for is an outage: its 3 tries,
+        # then probes until the run's outage budget (0.5 s here) is spent.
         endpoint = local(
-            dying.base_url, fallback_on_error=False, max_retries=2, retry_backoff_seconds=0.01
-        )
+            dying.base_url, fallback_on_error=False, max_retries=2, retry_backoff_seconds=0.01,
+            cooldown_seconds=0.1, outage_budget_seconds=0.5,
+        )  # fmt: skip
         with pytest.raises(ProviderUnavailable, match="cannot reach"):
             extract(endpoint, cloud(answering.base_url))
-        assert dying.accepted == 3 and answering.requests == []
+        assert dying.accepted >= 3 and answering.requests == []
 
 
 def test_when_the_fallback_fails_too_the_local_root_cause_comes_first() -> None:

@@ -6,6 +6,7 @@ The extraction loop (``extract_chunks``) and the retry layer are the real ones; 
 misbehaves, and the policies are short so each test takes seconds."""
 
 import asyncio
+import threading
 import time
 from collections import Counter
 from typing import Any
@@ -162,3 +163,28 @@ def test_a_failed_record_reports_the_seconds_it_really_took() -> None:
     # Three read timeouts of 0.3 s: at least 0.9 s, where the record used to say 0.0 s.
     assert record.stats.wall_seconds >= 0.9
     assert record.error is not None and "did not answer within 0.3s" in record.error
+
+
+def test_a_chunk_whose_every_try_finds_the_server_down_waits_for_it_like_the_others() -> None:
+    # One chunk alone, 2 tries (max_retries 1) against a server stopped for 0.6 s: fewer
+    # failures than allowed_fails (5), yet no call was answered in between, so it is an outage
+    # and the chunk waits for the restart instead of failing after its own retries.
+    log: list[str] = []
+    server = OutageServer().start()
+    try:
+        server.stop()
+        threading.Timer(0.6, server.start).start()
+        provider = resilient(
+            server.base_url,
+            log,
+            max_retries=1,
+            allowed_fails=5,
+            cooldown_seconds=0.2,
+            outage_budget_seconds=20,
+        )
+        records = run(provider, chunks(1))
+    finally:
+        server.stop()
+    assert statuses(records) == {"valid": 1}, [r.error for r in records]
+    assert provider.outages == 1 and len(server.served) == 1
+    assert "local is down after 2 consecutive failures" in log[0]
