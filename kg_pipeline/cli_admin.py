@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from kg_pipeline.chunking import chunk_document
 from kg_pipeline.documents import load_corpus
 from kg_pipeline.extraction import extract_chunk
-from kg_pipeline.local_server import DEFAULT_PORT
+from kg_pipeline.local_server import DEFAULT_PORT, DEFAULT_SLOTS, REQUEST_TIMEOUT_SECONDS
 from kg_pipeline.model_status import endpoint_status, status_lines, switch
 from kg_pipeline.prompts import PROMPT_VERSIONS
 from kg_pipeline.providers import ProviderError, create_provider
@@ -234,6 +234,10 @@ def set_command(
         if provider == "openai_compatible" and not given.get("base_url"):
             fail("--base-url is required for provider openai_compatible (the server's root URL)")
     values |= given
+    if existing is None and values["base_url"] == DEFAULT_BASE_URLS["llamacpp"]:
+        # The server `kg local start` runs: its slots and its wait, not the generic 4 and 300 s.
+        values.setdefault("max_concurrent_requests", DEFAULT_SLOTS)
+        timeout_seconds = timeout_seconds or REQUEST_TIMEOUT_SECONDS
     values["active"] = activate or bool(existing and existing.active)
     options = dict(values.get("options") or {})
     key_env = api_key_env or (None if existing else DEFAULT_KEY_ENV.get(values["provider"]))
