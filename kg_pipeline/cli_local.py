@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from kg_pipeline.cli_admin import fail
 from kg_pipeline.llama_build import BuildError, build, build_dir, find_build, server_binary
 from kg_pipeline.local_model import ModelUnavailable, ensure_model
 from kg_pipeline.local_server import (
@@ -15,11 +16,6 @@ from kg_pipeline.local_server import (
     LocalServerError,
     cpu_threads,
 )
-
-
-def _fail(message: str) -> None:
-    click.secho(f"error: {message}", fg="red", err=True)
-    sys.exit(1)
 
 
 @click.group()
@@ -47,7 +43,7 @@ def build_command(jobs: int | None) -> None:
         try:
             built = build(jobs=jobs, on_step=advance)
         except BuildError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     click.secho(f"built {built.binary()} in {built.seconds or 0:.0f}s", fg="green")
 
 
@@ -73,7 +69,7 @@ def start(port: int, threads: int, slots: int) -> None:
         click.echo(f"model: {ensure_model()}")
         status = server.start()
     except (ModelUnavailable, LocalServerError, BuildError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.secho(status.describe(), fg="green")
     click.echo(f"log: {status.log_file}")
 

@@ -13,9 +13,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from kg_pipeline import metrics
 from kg_pipeline.chunking import Chunk
@@ -91,6 +92,27 @@ class ChunkExtraction(BaseModel):
     # One entry per gleaning pass: its call, or the error that ended gleaning early.
     gleaning: list[CallStats] = Field(default_factory=list)
     gleaning_error: str | None = None
+
+
+class RecordsFileError(ValueError):
+    """A line of a records file is not an extraction record; the message names file and line."""
+
+
+def read_records(path: Path) -> list[ChunkExtraction]:
+    """The records of a file written one JSON record a line (``results/extractions/*.jsonl``,
+    `kg ingest`'s records file); blank lines are skipped."""
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(ChunkExtraction.model_validate_json(line))
+        except ValidationError as exc:
+            raise RecordsFileError(
+                f"{path}:{number} is not an extraction record ({exc.error_count()} errors, "
+                f"first: {exc.errors()[0]['msg']})"
+            ) from exc
+    return records
 
 
 ProgressCallback = Callable[[int, int, ChunkExtraction], None]

@@ -32,11 +32,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from kg_pipeline.chunking import chunk_document
 from kg_pipeline.documents import DocumentError, load_corpus, read_document
-from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus
+from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus, RecordsFileError, read_records
 from kg_pipeline.merging import merge_document
 from kg_pipeline.prompts import PROMPT_VERSION, PromptMessages, build_messages
 from kg_pipeline.quality.concepts import FuzzySimilarity, MatchLevel, score_concepts
@@ -107,19 +105,12 @@ def reference_scores(
 
 
 def load_records(path: Path) -> list[ChunkExtraction]:
-    records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(ChunkExtraction.model_validate_json(line))
-        except ValidationError as exc:
-            raise TrainingExportError(
-                f"{path}:{number} is not an extraction record ({exc.error_count()} errors, "
-                f"first: {exc.errors()[0]['msg']}); pass a records file written by the pipeline "
-                "or by `kg ingest`"
-            ) from exc
-    return records
+    try:
+        return read_records(path)
+    except RecordsFileError as exc:
+        raise TrainingExportError(
+            f"{exc}; pass a records file written by the pipeline or by `kg ingest`"
+        ) from exc
 
 
 @dataclass

@@ -5,13 +5,13 @@ from pathlib import Path
 from typing import Literal
 
 import dagster as dg
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from kg_pipeline.assets.extractions import results_dir, routed_name, write_atomically
 from kg_pipeline.baseline import Baseline
 from kg_pipeline.chunking import Chunk
 from kg_pipeline.documents import Document
-from kg_pipeline.extraction import ChunkExtraction
+from kg_pipeline.extraction import ChunkExtraction, RecordsFileError, read_records
 from kg_pipeline.providers.embeddings import HTTPEmbedder
 from kg_pipeline.quality.comparison import ModelRow, compare_models, render_comparison
 from kg_pipeline.quality.plots import plot_f1_by_category, plot_reliability
@@ -159,21 +159,6 @@ def latest_records_file(partition: str) -> Path:
     return max(written, key=lambda path: path.stat().st_mtime_ns)
 
 
-def read_records(path: Path) -> list[ChunkExtraction]:
-    records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(ChunkExtraction.model_validate_json(line))
-        except ValidationError as exc:
-            raise dg.Failure(
-                f"{path}:{number} is not an extraction record ({exc.errors()[0]['msg']}); "
-                "materialize `extractions` again to rewrite the file"
-            ) from exc
-    return records
-
-
 def build_quality_report_asset(models: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     """`quality_report`, partitioned like `extractions`.
 
@@ -207,7 +192,10 @@ def build_quality_report_asset(models: dg.PartitionsDefinition) -> dg.AssetsDefi
         hallucinations; per document, category and corpus (definitions in
         kg_pipeline/quality/)."""
         records_file = latest_records_file(context.partition_key)
-        extractions = read_records(records_file)
+        try:
+            extractions = read_records(records_file)
+        except RecordsFileError as exc:
+            raise dg.Failure(f"{exc}; materialize `extractions` again to rewrite the file") from exc
         context.log.info(f"scoring {len(extractions)} records from {records_file}")
         vocabulary = _report_vocabulary(context, config, extractions)
         embedder = (
