@@ -30,8 +30,14 @@ def _stream_lines(ollama: bool) -> list[str]:
             "eval_count": OUTPUT_TOKENS,
         }
         return [*lines, json.dumps(done) + "\n"]
+    # As OpenAI streams a chat completion: the last content chunk says why the answer ended.
     lines = [
-        "data: " + json.dumps({"choices": [{"delta": {"content": t}}]}) + "\n\n" for t in TOKENS
+        "data: "
+        + json.dumps(
+            {"choices": [{"delta": {"content": t}, "finish_reason": "stop" if last else None}]}
+        )
+        + "\n\n"
+        for last, t in ((i == len(TOKENS) - 1, t) for i, t in enumerate(TOKENS))
     ]
     usage = {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": OUTPUT_TOKENS}
     return [

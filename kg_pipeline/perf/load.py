@@ -13,7 +13,7 @@ import json
 import random
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
@@ -39,30 +39,44 @@ def streaming_request(
     return "/v1/chat/completions", payload
 
 
-def _parse_line(line: str, ollama: bool) -> tuple[bool, dict[str, Any] | None]:
-    """(carries content, usage counts if this line has them)."""
+class StreamLine(NamedTuple):
+    has_content: bool
+    usage: dict[str, Any] | None  # token counts, on the line that carries them
+    finished: bool  # the server said why the answer ended
+
+
+def _parse_line(line: str, ollama: bool) -> StreamLine:
     if ollama:
         if not line.strip():
-            return False, None
+            return StreamLine(False, None, False)
         event = json.loads(line)
         has_content = bool((event.get("message") or {}).get("content"))
+        done = bool(event.get("done"))
         usage = (
             {"prompt": event.get("prompt_eval_count"), "output": event.get("eval_count")}
-            if event.get("done")
+            if done
             else None
         )
-        return has_content, usage
+        return StreamLine(has_content, usage, done)
     if not line.startswith("data:") or line.strip() == "data: [DONE]":
-        return False, None
+        return StreamLine(False, None, False)
     event = json.loads(line[5:])
     choices = event.get("choices") or [{}]
     has_content = bool((choices[0].get("delta") or {}).get("content"))
     usage = event.get("usage")
-    return has_content, (
+    return StreamLine(
+        has_content,
         {"prompt": usage.get("prompt_tokens"), "output": usage.get("completion_tokens")}
         if usage
-        else None
+        else None,
+        choices[0].get("finish_reason") is not None,
     )
+
+
+# A stream that closes without saying why it ended was cut off: llama-cpp-python's server, for
+# one, ends the answer it is streaming with "[DONE]" and no finish_reason as soon as another
+# request arrives (its interrupt_requests setting, on by default).
+CUT_OFF = "the stream ended without a finish reason: the server cut the answer off"
 
 
 async def timed_request(
@@ -88,6 +102,7 @@ async def _timed_once(
     started = time.perf_counter()
     token_times: list[float] = []
     usage: dict[str, Any] = {}
+    finished = False
     try:
         async with client.stream("POST", path, json=payload) as response:
             if response.status_code >= 400:
@@ -98,11 +113,12 @@ async def _timed_once(
                     error=f"HTTP {response.status_code}",
                 )
             async for line in response.aiter_lines():
-                has_content, counts = _parse_line(line, ollama)
-                if has_content:
+                parsed = _parse_line(line, ollama)
+                if parsed.has_content:
                     token_times.append(time.perf_counter() - started)
-                if counts:
-                    usage = counts
+                if parsed.usage:
+                    usage = parsed.usage
+                finished = finished or parsed.finished
     except (httpx.HTTPError, json.JSONDecodeError) as exc:
         return RequestTiming(
             ttft=None, e2el=time.perf_counter() - started, error=str(exc) or type(exc).__name__
@@ -113,6 +129,7 @@ async def _timed_once(
         token_times=tuple(token_times),
         prompt_tokens=usage.get("prompt"),
         output_tokens=usage.get("output"),
+        error=None if finished else CUT_OFF,
     )
 
 

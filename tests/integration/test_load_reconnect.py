@@ -11,19 +11,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from kg_pipeline.endpoints import EndpointSettings
-from kg_pipeline.perf.load import run_level
+from kg_pipeline.perf.load import CUT_OFF, run_level
 
 STREAM = [
-    {"choices": [{"delta": {"content": "{}"}}]},
+    {"choices": [{"delta": {"content": "{}"}, "finish_reason": "stop"}]},
     {"choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": 3}},
 ]
 
 
 class DroppingServer:
     """Answers the first request of each connection with a stream; drops the connection, with no
-    answer, at its second (or, with ``fail_all``, answers every request HTTP 500)."""
+    answer, at its second (or, with ``fail_all``, answers every request HTTP 500; with
+    ``cut_off``, ends each stream with "[DONE]" before saying why the answer ended, as
+    llama-cpp-python's server does to the answer it streams when another request arrives)."""
 
-    def __init__(self, fail_all: bool = False) -> None:
+    def __init__(self, fail_all: bool = False, cut_off: bool = False) -> None:
         self.connections = 0
         self.answered = 0
         server = self
@@ -50,7 +52,8 @@ class DroppingServer:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                body = "".join(f"data: {json.dumps(e)}\n\n" for e in STREAM) + "data: [DONE]\n\n"
+                events = [{"choices": [{"delta": {"content": "{"}}]}] if cut_off else STREAM
+                body = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
                 payload = body.encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
@@ -97,3 +100,13 @@ def test_a_request_the_server_fails_is_still_an_error() -> None:
     finally:
         server.close()
     assert [r.error for r in result.requests] == ["HTTP 500", "HTTP 500"]
+
+
+def test_a_stream_that_ends_without_a_finish_reason_is_an_error() -> None:
+    server = DroppingServer(cut_off=True)
+    try:
+        result = level(server, 2)
+    finally:
+        server.close()
+    assert [r.error for r in result.requests] == [CUT_OFF, CUT_OFF]
+    assert result.summary()["error_rate"] == 1.0
