@@ -21,18 +21,18 @@ from pathlib import Path
 import dagster as dg
 import httpx
 
-from kg_pipeline.assets.baseline import CLOUD_BASELINE_KEY, cloud_baseline_endpoint
-from kg_pipeline.assets.corpus import DocumentsConfig
-from kg_pipeline.assets.extractions import ExtractionsConfig
-from kg_pipeline.chunking import chunk_document
+from kg_pipeline.contract.schema import extraction_json_schema
+from kg_pipeline.corpus.chunking import chunk_document
+from kg_pipeline.corpus.documents import load_corpus, sample_per_category
 from kg_pipeline.definitions import chunks, documents, extractions
-from kg_pipeline.documents import load_corpus, sample_per_category
-from kg_pipeline.endpoints import DEFAULT_ENDPOINT, benchmark_target
-from kg_pipeline.prompts import build_messages
+from kg_pipeline.defs.assets.baseline import CLOUD_BASELINE_KEY, cloud_baseline_endpoint
+from kg_pipeline.defs.assets.corpus import DocumentsConfig
+from kg_pipeline.defs.assets.extractions import ExtractionsConfig
+from kg_pipeline.defs.registry import MODEL_PARTITIONS, config_from_entry
+from kg_pipeline.defs.resources import ModelRegistry
+from kg_pipeline.extraction.prompts import build_messages
 from kg_pipeline.providers import EndpointSettings, OpenAICompatibleProvider
-from kg_pipeline.registry import MODEL_PARTITIONS, config_from_entry
-from kg_pipeline.resources import ModelRegistry
-from kg_pipeline.schema import extraction_json_schema
+from kg_pipeline.serving.endpoints import DEFAULT_ENDPOINT, benchmark_target
 from kg_pipeline.store.config import ConfigStore
 
 ROOT = Path(__file__).resolve().parents[1]

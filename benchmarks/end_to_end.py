@@ -19,9 +19,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from kg_pipeline.documents import load_corpus
-from kg_pipeline.perf.hardware import hardware_profile
-from kg_pipeline.registry import ensure_registered
+from kg_pipeline.corpus.documents import load_corpus
+from kg_pipeline.defs.registry import ensure_registered
+from kg_pipeline.serving.hardware import hardware_profile
 from kg_pipeline.store.config import ConfigStore
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -26,12 +26,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from kg_pipeline.chunking import Chunk
-from kg_pipeline.extraction import ExtractionStatus, extract_chunks
-from kg_pipeline.perf.hardware import hardware_profile
+from kg_pipeline.corpus.chunking import Chunk
+from kg_pipeline.extraction.extract import ExtractionStatus, extract_chunks
+from kg_pipeline.middleware.fleet import FleetProvider
+from kg_pipeline.middleware.resilient import ResilientProvider
 from kg_pipeline.providers import EndpointSettings, OpenAICompatibleProvider
-from kg_pipeline.providers.fleet import FleetProvider
-from kg_pipeline.providers.resilient import ResilientProvider
+from kg_pipeline.serving.hardware import hardware_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = {"unequal": (0.1, 0.2, 0.4), "equal": (0.2, 0.2, 0.2)}

@@ -26,18 +26,18 @@ from typing import Any
 import dagster as dg
 import httpx
 
-from kg_pipeline.assets.baseline import CLOUD_BASELINE_KEY, cloud_baseline_endpoint
-from kg_pipeline.assets.corpus import DocumentsConfig
-from kg_pipeline.assets.extractions import ExtractionsConfig
-from kg_pipeline.chunking import chunk_document
+from kg_pipeline.contract.schema import extraction_json_schema
+from kg_pipeline.corpus.chunking import chunk_document
+from kg_pipeline.corpus.documents import load_corpus
 from kg_pipeline.definitions import chunks, documents, extractions
-from kg_pipeline.documents import load_corpus
-from kg_pipeline.perf.hardware import hardware_profile
-from kg_pipeline.prompts import build_messages
+from kg_pipeline.defs.assets.baseline import CLOUD_BASELINE_KEY, cloud_baseline_endpoint
+from kg_pipeline.defs.assets.corpus import DocumentsConfig
+from kg_pipeline.defs.assets.extractions import ExtractionsConfig
+from kg_pipeline.defs.registry import MODEL_PARTITIONS
+from kg_pipeline.defs.resources import ModelRegistry
+from kg_pipeline.extraction.prompts import build_messages
 from kg_pipeline.providers import OpenAICompatibleProvider
-from kg_pipeline.registry import MODEL_PARTITIONS
-from kg_pipeline.resources import ModelRegistry
-from kg_pipeline.schema import extraction_json_schema
+from kg_pipeline.serving.hardware import hardware_profile
 from kg_pipeline.store.config import ConfigStore, ModelConfig
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -48,15 +48,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from naive_extract import naive_extract
 
-from kg_pipeline.chunking import Chunk, chunk_document
-from kg_pipeline.endpoints import DEFAULT_ENDPOINT, benchmark_target
-from kg_pipeline.extraction import ExtractionOptions, ExtractionStatus, extract_chunks
-from kg_pipeline.grounding import ground_extraction
-from kg_pipeline.importers.common import ImportedDocument
-from kg_pipeline.importers.redocred import import_redocred
-from kg_pipeline.merging import MergePolicy, merge_as_extraction, merge_document
-from kg_pipeline.named_answers import resolve_named_answer
-from kg_pipeline.prompts import (
+from kg_pipeline.contract.schema import (
+    Concept,
+    DirectionSemantics,
+    Extraction,
+    Instance,
+    Relationship,
+)
+from kg_pipeline.contract.vocabulary import Vocabulary
+from kg_pipeline.corpus.chunking import Chunk, chunk_document
+from kg_pipeline.corpus.importers.common import ImportedDocument
+from kg_pipeline.corpus.importers.redocred import import_redocred
+from kg_pipeline.extraction.extract import ExtractionOptions, ExtractionStatus, extract_chunks
+from kg_pipeline.extraction.grounding import ground_extraction
+from kg_pipeline.extraction.merging import MergePolicy, merge_as_extraction, merge_document
+from kg_pipeline.extraction.named_answers import resolve_named_answer
+from kg_pipeline.extraction.prompts import (
     GLEANING_REQUEST,
     NAMED_VERSIONS,
     PROMPT_V2,
@@ -68,9 +75,9 @@ from kg_pipeline.prompts import (
     build_messages,
     decoding_schema,
 )
+from kg_pipeline.middleware.resilient import ResilientProvider
 from kg_pipeline.providers import ProviderError, create_provider
 from kg_pipeline.providers.parsing import parse_extraction
-from kg_pipeline.providers.resilient import ResilientProvider
 from kg_pipeline.quality.concepts import (
     PRF,
     FuzzySimilarity,
@@ -84,14 +91,7 @@ from kg_pipeline.quality.relationships import (
     score_pairs,
     score_relationships,
 )
-from kg_pipeline.schema import (
-    Concept,
-    DirectionSemantics,
-    Extraction,
-    Instance,
-    Relationship,
-)
-from kg_pipeline.vocabulary import Vocabulary
+from kg_pipeline.serving.endpoints import DEFAULT_ENDPOINT, benchmark_target
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

@@ -16,15 +16,15 @@ import statistics
 import time
 from pathlib import Path
 
-from kg_pipeline.baseline import curated_baseline
-from kg_pipeline.chunking import Chunk
-from kg_pipeline.documents import Document
-from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus
+from kg_pipeline.contract.reference import Reference, ReferenceRelationship
+from kg_pipeline.contract.schema import Concept, Extraction, Instance, Relationship
+from kg_pipeline.contract.vocabulary import BASE_VOCABULARY
+from kg_pipeline.corpus.chunking import Chunk
+from kg_pipeline.corpus.documents import Document
+from kg_pipeline.extraction.baseline import curated_baseline
+from kg_pipeline.extraction.extract import ChunkExtraction, ExtractionStatus
 from kg_pipeline.providers import CallStats
 from kg_pipeline.quality.report import build_quality_report
-from kg_pipeline.reference import Reference, ReferenceRelationship
-from kg_pipeline.schema import Concept, Extraction, Instance, Relationship
-from kg_pipeline.vocabulary import BASE_VOCABULARY
 
 WORDS = [
     "cache",

@@ -24,8 +24,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from kg_pipeline.endpoints import benchmark_target
 from kg_pipeline.perf.sweep import sweep
+from kg_pipeline.serving.endpoints import benchmark_target
 
 ROOT = Path(__file__).resolve().parents[1]
 

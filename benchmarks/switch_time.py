@@ -31,9 +31,9 @@ from typing import Any
 
 import httpx
 
-from kg_pipeline.llama_build import server_binary
-from kg_pipeline.local_model import ensure_model
-from kg_pipeline.model_status import switch
+from kg_pipeline.serving.llama_build import server_binary
+from kg_pipeline.serving.local_model import ensure_model
+from kg_pipeline.serving.model_status import switch
 from kg_pipeline.store.config import ModelConfig
 
 RESULTS = Path(__file__).resolve().parent / "results"

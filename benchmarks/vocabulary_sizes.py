@@ -15,15 +15,15 @@ import json
 import time
 from pathlib import Path
 
-from kg_pipeline.baseline import curated_baseline
-from kg_pipeline.chunking import chunk_document
-from kg_pipeline.documents import load_corpus, sample_per_category
-from kg_pipeline.endpoints import benchmark_target
-from kg_pipeline.extraction import extract_chunks
+from kg_pipeline.contract.vocabulary import named_vocabulary
+from kg_pipeline.corpus.chunking import chunk_document
+from kg_pipeline.corpus.documents import load_corpus, sample_per_category
+from kg_pipeline.extraction.baseline import curated_baseline
+from kg_pipeline.extraction.extract import extract_chunks
+from kg_pipeline.middleware.resilient import ResilientProvider
 from kg_pipeline.providers import create_provider
-from kg_pipeline.providers.resilient import ResilientProvider
 from kg_pipeline.quality.report import build_quality_report
-from kg_pipeline.vocabulary import named_vocabulary
+from kg_pipeline.serving.endpoints import benchmark_target
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,25 +10,25 @@ from __future__ import annotations
 
 import dagster as dg
 
-from kg_pipeline.assets.analytics import extraction_analytics
-from kg_pipeline.assets.automation import build_automation
-from kg_pipeline.assets.baseline import (
+from kg_pipeline.defs.assets.analytics import extraction_analytics
+from kg_pipeline.defs.assets.automation import build_automation
+from kg_pipeline.defs.assets.baseline import (
     CLOUD_BASELINE_KEY,
     build_baseline_asset,
     cloud_baseline_endpoint,
 )
-from kg_pipeline.assets.corpus import chunks, documents
-from kg_pipeline.assets.extractions import build_extractions_asset
-from kg_pipeline.assets.image_ingest import ingest_images_job
-from kg_pipeline.assets.ingest import ingest_job
-from kg_pipeline.assets.performance import (
+from kg_pipeline.defs.assets.corpus import chunks, documents
+from kg_pipeline.defs.assets.extractions import build_extractions_asset
+from kg_pipeline.defs.assets.image_ingest import ingest_images_job
+from kg_pipeline.defs.assets.ingest import ingest_job
+from kg_pipeline.defs.assets.performance import (
     build_performance_report_asset,
     build_weekly_performance_schedule,
 )
-from kg_pipeline.assets.quality import build_quality_report_asset, model_comparison
-from kg_pipeline.registry import model_partitions
-from kg_pipeline.resources import ModelRegistry
-from kg_pipeline.run_recovery import killed_runs_sensor
+from kg_pipeline.defs.assets.quality import build_quality_report_asset, model_comparison
+from kg_pipeline.defs.registry import model_partitions
+from kg_pipeline.defs.resources import ModelRegistry
+from kg_pipeline.defs.run_recovery import killed_runs_sensor
 
 extractions = build_extractions_asset(model_partitions)
 quality_report = build_quality_report_asset(model_partitions)

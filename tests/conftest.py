@@ -5,7 +5,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from kg_pipeline.local_server import LocalServer
+from kg_pipeline.serving.local_server import LocalServer
 from tests.postgres import Postgres, start_postgres, stop_postgres
 
 # The streaming stand-in server and its one-note corpus, as fixtures of the serving tests.

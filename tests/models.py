@@ -8,9 +8,9 @@ from typing import Any
 
 import dagster as dg
 
-from kg_pipeline.assets.baseline import CLOUD_BASELINE_KEY
-from kg_pipeline.registry import MODEL_PARTITIONS
-from kg_pipeline.resources import ModelEndpoint, ModelRegistry
+from kg_pipeline.defs.assets.baseline import CLOUD_BASELINE_KEY
+from kg_pipeline.defs.registry import MODEL_PARTITIONS
+from kg_pipeline.defs.resources import ModelEndpoint, ModelRegistry
 from kg_pipeline.store.config import ConfigStore, ModelConfig, ModelOptions
 
 # A cloud baseline nobody answers at; without OPENAI_API_KEY it is never called.

@@ -7,8 +7,8 @@ import dagster as dg
 import pytest
 
 from kg_pipeline.definitions import model_registry_sensor, nightly_quality_benchmark
-from kg_pipeline.endpoints import DEFAULT_ENDPOINT
-from kg_pipeline.registry import MODEL_PARTITIONS
+from kg_pipeline.defs.registry import MODEL_PARTITIONS
+from kg_pipeline.serving.endpoints import DEFAULT_ENDPOINT
 from kg_pipeline.store.config import ConfigStore
 from tests.models import register_model
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from kg_pipeline.chunking import chunk_document
-from kg_pipeline.documents import Document, load_corpus
-from kg_pipeline.reference import check_reference
-from kg_pipeline.vocabulary import named_vocabulary
+from kg_pipeline.contract.reference import check_reference
+from kg_pipeline.contract.vocabulary import named_vocabulary
+from kg_pipeline.corpus.chunking import chunk_document
+from kg_pipeline.corpus.documents import Document, load_corpus
 
 CORPUS = Path(__file__).resolve().parents[1] / "test_corpus"
 EXPECTED_COUNTS = {

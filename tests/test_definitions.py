@@ -5,15 +5,15 @@ import dagster as dg
 import pytest
 
 from kg_pipeline.definitions import defs
-from kg_pipeline.endpoints import (
+from kg_pipeline.defs.registry import MODEL_PARTITIONS, config_from_entry
+from kg_pipeline.defs.resources import ModelRegistry
+from kg_pipeline.serving.endpoints import (
     DEFAULT_ENDPOINT,
     EndpointsError,
     benchmark_target,
     load_endpoints,
 )
-from kg_pipeline.local_server import DEFAULT_SLOTS, LocalServer
-from kg_pipeline.registry import MODEL_PARTITIONS, config_from_entry
-from kg_pipeline.resources import ModelRegistry
+from kg_pipeline.serving.local_server import DEFAULT_SLOTS, LocalServer
 from kg_pipeline.store.config import ConfigStore
 
 

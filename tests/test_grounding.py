@@ -5,7 +5,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rapidfuzz.distance import Indel
 
-from kg_pipeline.grounding import (
+from kg_pipeline.contract.schema import Concept, Extraction, Instance, Relationship
+from kg_pipeline.extraction.grounding import (
     DEFAULT_THRESHOLD,
     MAX_DROPPED_QUOTES,
     MAX_GROUNDED_QUOTE_LENGTH,
@@ -14,7 +15,6 @@ from kg_pipeline.grounding import (
     ground_extraction,
     ground_quote,
 )
-from kg_pipeline.schema import Concept, Extraction, Instance, Relationship
 
 TEXT = (
     "In Paris, the Eiffel  Tower was completed in 1889, after two years of work. "

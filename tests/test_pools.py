@@ -1,4 +1,4 @@
-"""Endpoint pools (kg_pipeline/pools.py) on real Dagster instances, SQLite and PostgreSQL.
+"""Endpoint pools (kg_pipeline/defs/pools.py) on real Dagster instances, SQLite and PostgreSQL.
 
 The limit is measured where it matters: a loopback server counts, on its own side, how many
 requests it holds at once, while runs in separate OS processes claim slots through the same
@@ -24,16 +24,16 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from kg_pipeline.assets.corpus import DocumentsConfig
 from kg_pipeline.definitions import chunks, documents, extractions
-from kg_pipeline.pools import (
+from kg_pipeline.defs.assets.corpus import DocumentsConfig
+from kg_pipeline.defs.pools import (
     InstancePool,
     endpoint_slot,
     ensure_pool_limit,
     pool_key,
 )
+from kg_pipeline.middleware.pooled import PooledProvider
 from kg_pipeline.providers import EndpointSettings, ProviderUnavailable, create_provider
-from kg_pipeline.providers.pooled import PooledProvider
 from tests.models import materialize_partition, register_model
 from tests.pool_client import FAST, LIMIT, REQUESTS_PER_RUN, probe
 from tests.postgres import Postgres

@@ -17,8 +17,8 @@ from typing import Any, NamedTuple
 
 import httpx
 
+from kg_pipeline.extraction.prompts import PromptMessages
 from kg_pipeline.perf.stats import LevelResult, RequestTiming
-from kg_pipeline.prompts import PromptMessages
 from kg_pipeline.providers import EndpointSettings, OllamaProvider, OpenAICompatibleProvider
 from kg_pipeline.providers.http import make_client
 

@@ -17,16 +17,16 @@ matplotlib.use("Agg")  # no display on servers and CI
 
 import matplotlib.pyplot as plt
 
-from kg_pipeline.chunking import chunk_document
-from kg_pipeline.documents import load_corpus
-from kg_pipeline.perf.hardware import hardware_profile
+from kg_pipeline.contract.schema import extraction_json_schema
+from kg_pipeline.corpus.chunking import chunk_document
+from kg_pipeline.corpus.documents import load_corpus
+from kg_pipeline.extraction.prompts import build_messages
 from kg_pipeline.perf.load import run_level, run_rate, streaming_request, warm_up
 from kg_pipeline.perf.processes import server_pid
 from kg_pipeline.perf.resources import ResourceSampler
 from kg_pipeline.perf.stats import knee
-from kg_pipeline.prompts import build_messages
 from kg_pipeline.providers import EndpointSettings
-from kg_pipeline.schema import extraction_json_schema
+from kg_pipeline.serving.hardware import hardware_profile
 
 log = logging.getLogger(__name__)
 Batch = list[tuple[str, dict[str, Any]]]

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from kg_pipeline.prompts import PromptMessages
+from kg_pipeline.extraction.prompts import PromptMessages
 from kg_pipeline.providers.base import (
     CallStats,
     EndpointSettings,
@@ -124,7 +124,7 @@ class AnthropicProvider:
         self, method: str, path: str, payload: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], float]:
         """``request_json`` with Anthropic's failures explained. The key, sent as ``x-api-key``,
-        is already cut out of every message there (kg_pipeline/redaction.py)."""
+        is already cut out of every message there (kg_pipeline/providers/redaction.py)."""
         key = self.settings.api_key.get_secret_value() if self.settings.api_key else ""
         try:
             return await request_json(

@@ -11,8 +11,8 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
-from kg_pipeline.prompts import PromptMessages
-from kg_pipeline.schema import Extraction
+from kg_pipeline.contract.schema import Extraction
+from kg_pipeline.extraction.prompts import PromptMessages
 
 
 class ThinkingMode(StrEnum):
@@ -128,7 +128,7 @@ class CallStats(BaseModel):
     fallback_added_seconds: float = 0.0
     fallback_cost_usd: float | None = None  # None: the fallback model is not in the price table
     # Which replica answered, when the endpoint is a fleet of replicas of one model
-    # (providers/fleet.py): that member's settings.name, so a report can show how work spread.
+    # (middleware/fleet.py): that member's settings.name, so a report can show how work spread.
     served_by: str | None = None
     request_options: dict[str, Any] = Field(default_factory=dict)
 

@@ -9,7 +9,7 @@ import httpx
 import numpy as np
 
 from kg_pipeline.providers.base import ProviderUnavailable
-from kg_pipeline.redaction import header_secrets, redact
+from kg_pipeline.providers.redaction import header_secrets, redact
 
 EmbeddingApi = Literal["ollama", "openai"]
 

@@ -19,10 +19,11 @@ from kg_pipeline.providers.base import (
     TruncatedOutput,
 )
 from kg_pipeline.providers.parsing import OutputParseError, parse_extraction
-from kg_pipeline.redaction import header_secrets, redact
+from kg_pipeline.providers.redaction import header_secrets, redact
 
 # How much of a server's error body a message keeps: enough for the server's own explanation,
-# short enough for a log line. Cut only after the key is redacted (see kg_pipeline/redaction.py).
+# short enough for a log line. Cut only after the key is redacted (see
+# kg_pipeline/providers/redaction.py).
 ERROR_BODY_CHARS = 500
 NON_JSON_CHARS = 200
 

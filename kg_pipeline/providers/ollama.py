@@ -6,8 +6,7 @@ import logging
 import math
 from typing import Any
 
-from kg_pipeline.model_status import LoadedModel, ModelAction, as_int, parse_timestamp
-from kg_pipeline.prompts import PromptMessages
+from kg_pipeline.extraction.prompts import PromptMessages
 from kg_pipeline.providers.base import (
     CallStats,
     EndpointSettings,
@@ -16,6 +15,7 @@ from kg_pipeline.providers.base import (
     TruncatedOutput,
 )
 from kg_pipeline.providers.http import finish, make_client, request_json
+from kg_pipeline.serving.model_status import LoadedModel, ModelAction, as_int, parse_timestamp
 
 log = logging.getLogger(__name__)
 

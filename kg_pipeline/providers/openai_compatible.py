@@ -13,8 +13,7 @@ from typing import Any
 
 import httpx
 
-from kg_pipeline.model_status import NOT_REPORTED, LoadedModel, ModelAction, as_int
-from kg_pipeline.prompts import PromptMessages
+from kg_pipeline.extraction.prompts import PromptMessages
 from kg_pipeline.providers.base import (
     CallStats,
     EndpointSettings,
@@ -24,6 +23,7 @@ from kg_pipeline.providers.base import (
     ThinkingMode,
 )
 from kg_pipeline.providers.http import HTTPStatusUnavailable, finish, make_client, request_json
+from kg_pipeline.serving.model_status import NOT_REPORTED, LoadedModel, ModelAction, as_int
 
 log = logging.getLogger(__name__)
 

@@ -25,6 +25,8 @@ from typing import Any, Protocol
 import httpx
 from pydantic import BaseModel
 
+from kg_pipeline.middleware.fallback import failure_kind
+from kg_pipeline.middleware.resilient import RetryPolicy, is_retryable
 from kg_pipeline.providers.anthropic import ANTHROPIC_VERSION
 from kg_pipeline.providers.base import (
     EndpointSettings,
@@ -32,10 +34,8 @@ from kg_pipeline.providers.base import (
     ProviderError,
     ProviderUnavailable,
 )
-from kg_pipeline.providers.fallback import failure_kind
 from kg_pipeline.providers.http import make_client, request_json
-from kg_pipeline.providers.resilient import RetryPolicy, is_retryable
-from kg_pipeline.redaction import redact
+from kg_pipeline.providers.redaction import redact
 
 # A description of a dense slide runs to a few hundred words; more is the model rambling.
 DESCRIPTION_BUDGET = 2048

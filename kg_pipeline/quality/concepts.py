@@ -23,8 +23,8 @@ from scipy.optimize import linear_sum_assignment
 from scipy.sparse import vstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from kg_pipeline.quality.normalise import normalise_label
-from kg_pipeline.schema import Concept
+from kg_pipeline.contract.normalise import normalise_label
+from kg_pipeline.contract.schema import Concept
 
 # Chosen on the embedded model's real output against the curated references (15 documents, best
 # pair per candidate, cosine with the vectorizer fitted on that report): admitted "bacterial

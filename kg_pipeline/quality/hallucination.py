@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kg_pipeline.contract.schema import Extraction
+from kg_pipeline.contract.vocabulary import Vocabulary
 from kg_pipeline.quality.quotes import normalise_quote_text
-from kg_pipeline.schema import Extraction
-from kg_pipeline.vocabulary import Vocabulary
 
 
 @dataclass(frozen=True)

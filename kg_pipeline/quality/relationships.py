@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from kg_pipeline.contract.reference import ReferenceRelationship
+from kg_pipeline.contract.schema import DirectionSemantics
 from kg_pipeline.quality.concepts import PRF
-from kg_pipeline.reference import ReferenceRelationship
-from kg_pipeline.schema import DirectionSemantics
 
 TypeField = Literal["relationship_type", "type_60", "type_90"]
 

@@ -10,11 +10,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from pydantic import BaseModel, Field, computed_field
 
-from kg_pipeline.baseline import Baseline
-from kg_pipeline.chunking import Chunk
-from kg_pipeline.documents import Document
-from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus
-from kg_pipeline.merging import merge_document
+from kg_pipeline.contract.vocabulary import Vocabulary
+from kg_pipeline.corpus.chunking import Chunk
+from kg_pipeline.corpus.documents import Document
+from kg_pipeline.extraction.baseline import Baseline
+from kg_pipeline.extraction.extract import ChunkExtraction, ExtractionStatus
+from kg_pipeline.extraction.merging import merge_document
 from kg_pipeline.quality.calibration import expected_calibration_error
 from kg_pipeline.quality.concepts import (
     PRF,
@@ -34,7 +35,6 @@ from kg_pipeline.quality.relationships import (
     score_relationships,
 )
 from kg_pipeline.quality.validity import Coverage, ValidityCounts
-from kg_pipeline.vocabulary import Vocabulary
 
 BOOTSTRAP_SAMPLES = 1000
 _TYPE_FIELD: dict[str, TypeField] = {"kg60": "type_60", "kg90": "type_90"}

@@ -5,7 +5,7 @@ Cost rules, applied per chunk record:
 
 - A chunk answered from the response cache made no model call: it costs $0 and its tokens are
   not counted (the same chunk would have been cached on the baseline model too).
-- A model with a token price in the price file (``kg_pipeline/prices.json`` or
+- A model with a token price in the price file (``kg_pipeline/contract/prices.json`` or
   ``KG_PRICES_FILE``) is billed input tokens x input price + output tokens x output price, per
   million. Failed calls that report token counts are billed too: the provider charges for them.
 - Any other model is local: $0, unless an hourly GPU rate is configured (``local_gpu_per_hour``
@@ -37,14 +37,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus
-from kg_pipeline.pricing import (
+from kg_pipeline.contract.pricing import (
     PriceFileError,
     PriceTable,
     default_gpu_cost_per_hour,
     price_table,
     prices_file,
 )
+from kg_pipeline.extraction.extract import ChunkExtraction, ExtractionStatus
 from kg_pipeline.store.database import extraction_analytics
 
 DEFAULT_BASELINE_MODEL = "gpt-4o"

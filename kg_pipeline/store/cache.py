@@ -16,14 +16,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from kg_pipeline.prompts import PromptMessages
+from kg_pipeline.contract.schema import Extraction
+from kg_pipeline.extraction.prompts import PromptMessages
 from kg_pipeline.providers.base import (
     CallStats,
     EndpointSettings,
     ExtractionProvider,
     ProviderResult,
 )
-from kg_pipeline.schema import Extraction
 from kg_pipeline.store.database import response_cache
 
 # Providers that answer the same request the same way share cache entries.

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 
-from kg_pipeline.prompts import PromptVersion
+from kg_pipeline.extraction.prompts import PromptVersion
 from kg_pipeline.providers.base import (
     EndpointSettings,
     ProviderName,
@@ -82,7 +82,7 @@ class ModelOptions(BaseModel):
         description="More servers of the same model; the row's base_url is the first, with "
         "max_concurrent_requests as its slots.",
     )
-    # The extraction step's switches (kg_pipeline/extraction.py ``ExtractionOptions``).
+    # The extraction step's switches (kg_pipeline/extraction/extract.py ``ExtractionOptions``).
     prompt_version: PromptVersion = "kg-extract-v1"
     ground_quotes: bool = True
     gleaning: int = Field(default=0, ge=0, le=3, description="Extra passes for what was missed.")

@@ -135,10 +135,10 @@ extraction_analytics = sa.Table(
 )
 
 
-# Multi-model routing rules (see kg_pipeline/routing.py): evaluated in ascending priority, the
-# first active rule whose condition holds on a chunk's analysis picks the target model. The
-# condition is checked by the code before it is written; the table only keeps targets to known
-# providers.
+# Multi-model routing rules (see kg_pipeline/extraction/routing.py): evaluated in ascending
+# priority, the first active rule whose condition holds on a chunk's analysis picks the target
+# model. The condition is checked by the code before it is written; the table only keeps targets to
+# known providers.
 routing_rules = sa.Table(
     "routing_rules",
     metadata,

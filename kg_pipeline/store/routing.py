@@ -1,4 +1,4 @@
-"""The routing rules table, and the router a routed run uses (kg_pipeline/routing.py).
+"""The routing rules table, and the router a routed run uses (kg_pipeline/extraction/routing.py).
 
 A fresh store is seeded with ``DEFAULT_RULES``, the plan this pipeline replaces: code to a code
 model, complex chunks to a 14B model, simple chunks to a fast 7B model; medium chunks, and any
@@ -16,8 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import ValidationError
 
+from kg_pipeline.extraction.routing import Router, RoutingError, RoutingRule
 from kg_pipeline.providers.base import ExtractionProvider
-from kg_pipeline.routing import Router, RoutingError, RoutingRule
 from kg_pipeline.store.config import (
     ConfigStore,
     ModelConfig,

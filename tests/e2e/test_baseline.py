@@ -8,9 +8,6 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from kg_pipeline.assets.baseline import BaselineConfig
-from kg_pipeline.assets.corpus import DocumentsConfig
-from kg_pipeline.baseline import Baseline
 from kg_pipeline.definitions import (
     baseline,
     chunks,
@@ -19,9 +16,12 @@ from kg_pipeline.definitions import (
     model_comparison,
     quality_report,
 )
-from kg_pipeline.endpoints import DEFAULT_ENDPOINT
+from kg_pipeline.defs.assets.baseline import BaselineConfig
+from kg_pipeline.defs.assets.corpus import DocumentsConfig
+from kg_pipeline.defs.resources import ModelEndpoint
+from kg_pipeline.extraction.baseline import Baseline
 from kg_pipeline.quality.report import QualityReport
-from kg_pipeline.resources import ModelEndpoint
+from kg_pipeline.serving.endpoints import DEFAULT_ENDPOINT
 from tests.models import materialize_partition, register_model
 from tests.stand_in_server import Reply, StandInServer
 

@@ -10,9 +10,9 @@ import dagster as dg
 import pytest
 from click.testing import CliRunner, Result
 
-from kg_pipeline.cli import main
-from kg_pipeline.endpoints import DEFAULT_ENDPOINT
-from kg_pipeline.registry import MODEL_PARTITIONS
+from kg_pipeline.cli.main import main
+from kg_pipeline.defs.registry import MODEL_PARTITIONS
+from kg_pipeline.serving.endpoints import DEFAULT_ENDPOINT
 from kg_pipeline.store.config import ConfigStore
 from tests.stand_in_server import Reply, StandInServer
 

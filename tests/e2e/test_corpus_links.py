@@ -7,9 +7,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from kg_pipeline.assets.corpus import DocumentsConfig
 from kg_pipeline.definitions import chunks, documents, extractions
-from kg_pipeline.endpoints import DEFAULT_ENDPOINT
+from kg_pipeline.defs.assets.corpus import DocumentsConfig
+from kg_pipeline.serving.endpoints import DEFAULT_ENDPOINT
 from tests.models import materialize_partition, register_model
 from tests.stand_in_server import EMPTY_EXTRACTION, StandInServer
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from kg_pipeline.cli import main
+from kg_pipeline.cli.main import main
 from kg_pipeline.store.config import ConfigStore
 from tests.models import register_model
 from tests.stand_in_server import Reply, StandInServer

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from kg_pipeline.cli import main
+from kg_pipeline.cli.main import main
 from tests.models import register_model
 from tests.stand_in_server import Reply, StandInServer, chat_completion
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from kg_pipeline.cli_image import ingest_image_command
+from kg_pipeline.cli.image import ingest_image_command
 from tests.models import register_model
 from tests.stand_in_server import Reply, StandInServer
 

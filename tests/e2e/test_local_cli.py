@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from kg_pipeline.cli import main
-from kg_pipeline.local_model import MODEL_ALIAS
-from kg_pipeline.local_server import DEFAULT_SLOTS, REQUEST_TIMEOUT_SECONDS
+from kg_pipeline.cli.main import main
+from kg_pipeline.serving.local_model import MODEL_ALIAS
+from kg_pipeline.serving.local_server import DEFAULT_SLOTS, REQUEST_TIMEOUT_SECONDS
 from kg_pipeline.store.config import ConfigStore
 from tests.unit.test_llama_build import fake_build
 

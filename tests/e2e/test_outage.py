@@ -16,9 +16,9 @@ import dagster as dg
 import pytest
 from click.testing import CliRunner, Result
 
-from kg_pipeline.assets.corpus import DocumentsConfig
-from kg_pipeline.cli import main
+from kg_pipeline.cli.main import main
 from kg_pipeline.definitions import chunks, documents, extractions
+from kg_pipeline.defs.assets.corpus import DocumentsConfig
 from tests.models import materialize_partition, register_model
 from tests.outage_server import POISON, OutageServer, unused_port
 

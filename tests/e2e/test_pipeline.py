@@ -7,15 +7,15 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from kg_pipeline.assets.corpus import DocumentsConfig
-from kg_pipeline.assets.extractions import ExtractionsConfig
 from kg_pipeline.definitions import baseline, chunks, documents, extractions, quality_report
-from kg_pipeline.endpoints import DEFAULT_ENDPOINT
-from kg_pipeline.extraction import ChunkExtraction
-from kg_pipeline.local_model import MODEL_ALIAS
-from kg_pipeline.local_server import LocalServer
+from kg_pipeline.defs.assets.corpus import DocumentsConfig
+from kg_pipeline.defs.assets.extractions import ExtractionsConfig
+from kg_pipeline.extraction.extract import ChunkExtraction
 from kg_pipeline.quality.concepts import MatchLevel
 from kg_pipeline.quality.report import QualityReport
+from kg_pipeline.serving.endpoints import DEFAULT_ENDPOINT
+from kg_pipeline.serving.local_model import MODEL_ALIAS
+from kg_pipeline.serving.local_server import LocalServer
 from tests.models import materialize_partition, register_model
 
 TEXT = (

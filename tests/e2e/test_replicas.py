@@ -8,9 +8,9 @@ import dagster as dg
 import pytest
 from click.testing import CliRunner
 
-from kg_pipeline.assets.corpus import DocumentsConfig
-from kg_pipeline.cli import main
+from kg_pipeline.cli.main import main
 from kg_pipeline.definitions import chunks, documents, extractions
+from kg_pipeline.defs.assets.corpus import DocumentsConfig
 from kg_pipeline.store.config import ConfigStore
 from tests.models import materialize_partition
 from tests.stand_in_server import EMPTY_EXTRACTION, Reply, StandInServer

@@ -13,12 +13,12 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from kg_pipeline.assets.corpus import DocumentsConfig
-from kg_pipeline.assets.extractions import ExtractionsConfig
 from kg_pipeline.definitions import baseline, chunks, documents, extractions, quality_report
+from kg_pipeline.defs.assets.corpus import DocumentsConfig
+from kg_pipeline.defs.assets.extractions import ExtractionsConfig
+from kg_pipeline.defs.registry import MODEL_PARTITIONS
+from kg_pipeline.defs.resources import ModelRegistry
 from kg_pipeline.quality.report import QualityReport
-from kg_pipeline.registry import MODEL_PARTITIONS
-from kg_pipeline.resources import ModelRegistry
 from tests.models import NO_CLOUD, register_model
 
 ASSETS = [documents, chunks, extractions, baseline, quality_report]

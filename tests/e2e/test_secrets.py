@@ -9,14 +9,14 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from kg_pipeline.assets.corpus import DocumentsConfig
+from kg_pipeline.contract.schema import extraction_json_schema
 from kg_pipeline.definitions import baseline, chunks, documents, extractions, quality_report
-from kg_pipeline.endpoints import DEFAULT_ENDPOINT
-from kg_pipeline.prompts import build_messages
+from kg_pipeline.defs.assets.corpus import DocumentsConfig
+from kg_pipeline.extraction.prompts import build_messages
 from kg_pipeline.providers import EndpointSettings, ProviderUnavailable, create_provider
 from kg_pipeline.providers.http import ERROR_BODY_CHARS, NON_JSON_CHARS
-from kg_pipeline.redaction import MIN_PREFIX_CHARS
-from kg_pipeline.schema import extraction_json_schema
+from kg_pipeline.providers.redaction import MIN_PREFIX_CHARS
+from kg_pipeline.serving.endpoints import DEFAULT_ENDPOINT
 from tests.models import materialize_partition, register_model
 from tests.stand_in_server import Reply, StandInServer
 from tests.text_reply_server import TextReply, TextReplyServer

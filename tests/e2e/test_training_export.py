@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from kg_pipeline.chunking import Chunk, chunk_document
-from kg_pipeline.cli import main
-from kg_pipeline.cli_operator import export_training_data_command
-from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus
-from kg_pipeline.prompts import build_messages
-from kg_pipeline.schema import Concept, Extraction, Instance, Relationship
-from kg_pipeline.training_export import grounded_score
+from kg_pipeline.cli.main import main
+from kg_pipeline.cli.operator import export_training_data_command
+from kg_pipeline.contract.schema import Concept, Extraction, Instance, Relationship
+from kg_pipeline.corpus.chunking import Chunk, chunk_document
+from kg_pipeline.extraction.extract import ChunkExtraction, ExtractionStatus
+from kg_pipeline.extraction.prompts import build_messages
+from kg_pipeline.extraction.training_export import grounded_score
 from tests.models import register_model
 from tests.stand_in_server import Reply, StandInServer
 

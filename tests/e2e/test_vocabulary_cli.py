@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from kg_pipeline.cli import main
+from kg_pipeline.cli.main import main
 
 
 @pytest.mark.parametrize("command", [["ingest"], ["ingest", "image"]])

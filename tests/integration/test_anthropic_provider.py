@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from kg_pipeline.prompts import build_messages
+from kg_pipeline.contract.schema import extraction_json_schema
+from kg_pipeline.extraction.prompts import build_messages
+from kg_pipeline.middleware.resilient import ResilientProvider, RetryPolicy, is_retryable
 from kg_pipeline.providers import (
     AnthropicProvider,
     EndpointSettings,
@@ -17,8 +19,6 @@ from kg_pipeline.providers import (
     TruncatedOutput,
     create_provider,
 )
-from kg_pipeline.providers.resilient import ResilientProvider, RetryPolicy, is_retryable
-from kg_pipeline.schema import extraction_json_schema
 from tests.stand_in_server import Reply, StandInServer
 
 PATH = "/v1/messages"

@@ -24,7 +24,7 @@ import dagster as dg
 import pytest
 from dagster_graphql import DagsterGraphQLClient
 
-from kg_pipeline.registry import MODEL_PARTITIONS
+from kg_pipeline.defs.registry import MODEL_PARTITIONS
 from tests.conftest import free_port
 from tests.models import register_model
 from tests.stand_in_server import EMPTY_EXTRACTION, StandInServer

@@ -7,13 +7,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kg_pipeline import prompts
-from kg_pipeline.endpoints import DEFAULT_ENDPOINT
-from kg_pipeline.local_model import MODEL_ALIAS, ensure_model, verify_model
-from kg_pipeline.local_server import DEFAULT_SLOTS, LocalServer
+from kg_pipeline.contract.schema import extraction_json_schema
+from kg_pipeline.contract.vocabulary import BASE_VOCABULARY, known_names, named_vocabulary
+from kg_pipeline.extraction import prompts
 from kg_pipeline.providers import EndpointSettings, OpenAICompatibleProvider
-from kg_pipeline.schema import extraction_json_schema
-from kg_pipeline.vocabulary import BASE_VOCABULARY, known_names, named_vocabulary
+from kg_pipeline.serving.endpoints import DEFAULT_ENDPOINT
+from kg_pipeline.serving.local_model import MODEL_ALIAS, ensure_model, verify_model
+from kg_pipeline.serving.local_server import DEFAULT_SLOTS, LocalServer
 
 pytestmark = pytest.mark.real_model
 

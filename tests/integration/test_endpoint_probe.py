@@ -4,14 +4,14 @@ down when it has not answered anything."""
 
 import asyncio
 
-from kg_pipeline import metrics
-from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus
+from kg_pipeline.extraction import telemetry
+from kg_pipeline.extraction.extract import ChunkExtraction, ExtractionStatus
 from kg_pipeline.providers import CallStats, EndpointSettings
 from tests.stand_in_server import Reply, StandInServer
 
 
 def up(name: str) -> float | None:
-    return metrics.REGISTRY.get_sample_value("kg_endpoint_up", {"endpoint": name})
+    return telemetry.REGISTRY.get_sample_value("kg_endpoint_up", {"endpoint": name})
 
 
 def test_a_probe_timing_out_is_busy_after_an_answer_and_down_without_one() -> None:
@@ -20,7 +20,7 @@ def test_a_probe_timing_out_is_busy_after_an_answer_and_down_without_one() -> No
         server.reply("GET", "/v1/models", Reply(body={"data": [{"id": "m"}]}, delay=1.5))
         settings = EndpointSettings(name="probe-busy", provider="llamacpp",
                                     base_url=server.base_url, model="m")  # fmt: skip
-        asyncio.run(metrics.probe_endpoint(settings, timeout_s=0.3))
+        asyncio.run(telemetry.probe_endpoint(settings, timeout_s=0.3))
         assert up("probe-busy") == 0  # never answered anything: down
 
         answered = ChunkExtraction(
@@ -28,9 +28,9 @@ def test_a_probe_timing_out_is_busy_after_an_answer_and_down_without_one() -> No
             vocabulary="base31", status=ExtractionStatus.MALFORMED,
             stats=CallStats(wall_seconds=30.0, completion_tokens=400),
         )  # fmt: skip
-        metrics.observe_record(answered)  # a malformed answer is still an answer
+        telemetry.observe_record(answered)  # a malformed answer is still an answer
         assert up("probe-busy") == 1
-        asyncio.run(metrics.probe_endpoint(settings, timeout_s=0.3))
+        asyncio.run(telemetry.probe_endpoint(settings, timeout_s=0.3))
         assert up("probe-busy") == 1  # timed out, but it answered a chunk just now: busy
 
 
@@ -38,12 +38,12 @@ def test_a_refused_connection_is_down_even_right_after_an_answer() -> None:
     with StandInServer() as server:
         base_url = server.base_url
     settings = EndpointSettings(name="probe-gone", provider="vllm", base_url=base_url, model="m")
-    metrics.observe_record(
+    telemetry.observe_record(
         ChunkExtraction(
             chunk_id="c", document_id="d", endpoint="probe-gone", provider="vllm", model="m",
             vocabulary="base31", status=ExtractionStatus.VALID,
             stats=CallStats(wall_seconds=1.0),
         )
     )  # fmt: skip
-    asyncio.run(metrics.probe_endpoint(settings, timeout_s=0.3))
+    asyncio.run(telemetry.probe_endpoint(settings, timeout_s=0.3))
     assert up("probe-gone") == 0

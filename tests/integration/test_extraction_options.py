@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from kg_pipeline.chunking import chunk_document
-from kg_pipeline.endpoints import EndpointSettings
-from kg_pipeline.extraction import ChunkExtraction, ExtractionOptions, extract_chunk
-from kg_pipeline.prompts import (
+from kg_pipeline.contract.vocabulary import named_vocabulary
+from kg_pipeline.corpus.chunking import chunk_document
+from kg_pipeline.extraction.extract import ChunkExtraction, ExtractionOptions, extract_chunk
+from kg_pipeline.extraction.prompts import (
     BARE_GLEANING_REQUEST,
     GLEANING_REQUEST,
     NAMED_GLEANING_REQUEST,
@@ -20,7 +20,7 @@ from kg_pipeline.prompts import (
     PROMPT_V6,
 )
 from kg_pipeline.providers import create_provider
-from kg_pipeline.vocabulary import named_vocabulary
+from kg_pipeline.serving.endpoints import EndpointSettings
 from tests.stand_in_server import Reply, StandInServer, chat_completion, extraction_body
 
 COMPLETIONS = "/v1/chat/completions"

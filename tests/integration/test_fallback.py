@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from kg_pipeline.prompts import build_messages
+from kg_pipeline.contract.schema import extraction_json_schema
+from kg_pipeline.extraction.prompts import build_messages
+from kg_pipeline.middleware.fallback import FallbackProvider
 from kg_pipeline.providers import EndpointSettings, OpenAICompatibleProvider, ProviderUnavailable
-from kg_pipeline.providers.fallback import FallbackProvider
-from kg_pipeline.schema import extraction_json_schema
 from kg_pipeline.store.cache import CachedProvider
 from kg_pipeline.store.database import create_engine
 from tests.stand_in_server import EMPTY_EXTRACTION, Reply, StandInServer

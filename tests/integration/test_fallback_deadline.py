@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from kg_pipeline.assets.extractions import provider_stack
-from kg_pipeline.prompts import build_messages
+from kg_pipeline.contract.schema import extraction_json_schema
+from kg_pipeline.defs.assets.extractions import provider_stack
+from kg_pipeline.defs.resources import ModelEndpoint
+from kg_pipeline.extraction.prompts import build_messages
 from kg_pipeline.providers import ProviderResult, ProviderUnavailable
-from kg_pipeline.resources import ModelEndpoint
-from kg_pipeline.schema import extraction_json_schema
 from tests.outage_server import SocketServer
 from tests.stand_in_server import EMPTY_EXTRACTION, StandInServer
 

@@ -19,18 +19,18 @@ from typing import Any
 
 import pytest
 
-from kg_pipeline.chunking import Chunk
-from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus, extract_chunks
-from kg_pipeline.prompts import build_messages
+from kg_pipeline.contract.schema import extraction_json_schema
+from kg_pipeline.corpus.chunking import Chunk
+from kg_pipeline.extraction.extract import ChunkExtraction, ExtractionStatus, extract_chunks
+from kg_pipeline.extraction.prompts import build_messages
+from kg_pipeline.middleware.fleet import FleetProvider
+from kg_pipeline.middleware.resilient import ResilientProvider, RetryPolicy
 from kg_pipeline.providers import (
     EndpointSettings,
     ExtractionProvider,
     OpenAICompatibleProvider,
     ProviderUnavailable,
 )
-from kg_pipeline.providers.fleet import FleetProvider
-from kg_pipeline.providers.resilient import ResilientProvider, RetryPolicy
-from kg_pipeline.schema import extraction_json_schema
 from tests.stand_in_server import EMPTY_EXTRACTION
 
 ANSWER = json.dumps(EMPTY_EXTRACTION.body).encode()

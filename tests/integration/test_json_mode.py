@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from kg_pipeline.prompts import build_messages
+from kg_pipeline.contract.schema import extraction_json_schema
+from kg_pipeline.extraction.prompts import build_messages
 from kg_pipeline.providers import create_provider
-from kg_pipeline.schema import extraction_json_schema
 from kg_pipeline.store.config import ModelConfig
 from tests.stand_in_server import Reply, StandInServer
 

@@ -10,8 +10,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from kg_pipeline.endpoints import EndpointSettings
 from kg_pipeline.perf.load import CUT_OFF, run_level
+from kg_pipeline.serving.endpoints import EndpointSettings
 
 STREAM = [
     {"choices": [{"delta": {"content": "{}"}, "finish_reason": "stop"}]},

@@ -23,11 +23,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from kg_pipeline import metrics
-from kg_pipeline.cli import main
-from kg_pipeline.local_model import MODEL_ALIAS
-from kg_pipeline.local_server import LocalServer, LocalServerError
+from kg_pipeline.cli.main import main
+from kg_pipeline.extraction import telemetry
 from kg_pipeline.providers import EndpointSettings
+from kg_pipeline.serving.local_model import MODEL_ALIAS
+from kg_pipeline.serving.local_server import LocalServer, LocalServerError
 
 _BUSY_SERVER = """
 import json, sys, time
@@ -192,7 +192,7 @@ def test_status_probe_and_registration_answer_within_seconds_while_every_slot_is
 
         settings = EndpointSettings(name="busy-embedded", provider="llamacpp",
                                     base_url=embedded_server.base_url, model=MODEL_ALIAS)  # fmt: skip
-        up, probe_s = _timed(lambda: asyncio.run(metrics.probe_endpoint(settings, timeout_s=5)))
+        up, probe_s = _timed(lambda: asyncio.run(telemetry.probe_endpoint(settings, timeout_s=5)))
         assert up is True  # answered, not excused as busy after a recent chunk
 
         cli = CliRunner()

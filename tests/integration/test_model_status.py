@@ -8,7 +8,10 @@ from typing import Any
 
 import pytest
 
-from kg_pipeline.model_status import (
+from kg_pipeline.providers import EndpointSettings, OllamaProvider, OpenAICompatibleProvider
+from kg_pipeline.providers.base import ProviderUnavailable
+from kg_pipeline.providers.openai_compatible import kv_cache_usage
+from kg_pipeline.serving.model_status import (
     NOT_REPORTED,
     endpoint_status,
     is_local,
@@ -16,9 +19,6 @@ from kg_pipeline.model_status import (
     status_lines,
     switch,
 )
-from kg_pipeline.providers import EndpointSettings, OllamaProvider, OpenAICompatibleProvider
-from kg_pipeline.providers.base import ProviderUnavailable
-from kg_pipeline.providers.openai_compatible import kv_cache_usage
 from kg_pipeline.store.config import ModelConfig
 from tests.stand_in_server import Reply, StandInServer, chat_completion
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from kg_pipeline.prompts import build_messages
+from kg_pipeline.contract.schema import extraction_json_schema
+from kg_pipeline.extraction.prompts import build_messages
 from kg_pipeline.providers import (
     EndpointSettings,
     MalformedOutput,
@@ -17,7 +18,6 @@ from kg_pipeline.providers import (
     TruncatedOutput,
 )
 from kg_pipeline.providers.ollama import think_value
-from kg_pipeline.schema import extraction_json_schema
 from tests.stand_in_server import Reply, StandInServer
 
 ANSWER = {

@@ -11,10 +11,10 @@ import time
 from collections import Counter
 from typing import Any
 
-from kg_pipeline.chunking import Chunk
-from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus, extract_chunks
+from kg_pipeline.corpus.chunking import Chunk
+from kg_pipeline.extraction.extract import ChunkExtraction, ExtractionStatus, extract_chunks
+from kg_pipeline.middleware.resilient import ResilientProvider, RetryPolicy
 from kg_pipeline.providers import EndpointSettings, OpenAICompatibleProvider
-from kg_pipeline.providers.resilient import ResilientProvider, RetryPolicy
 from tests.outage_server import POISON, OutageServer, SocketServer, unused_port
 
 FAST = {"base_delay_seconds": 0.02, "max_delay_seconds": 0.1}

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import dagster as dg
 
-from kg_pipeline.assets.performance import (
+from kg_pipeline.definitions import performance_report
+from kg_pipeline.defs.assets.performance import (
     WEEKLY_CRON,
     PerformanceReportConfig,
     build_performance_report_asset,
     build_weekly_performance_schedule,
 )
-from kg_pipeline.definitions import performance_report
 from tests.models import materialize_partition, register_model
 
 PARTITIONS = dg.StaticPartitionsDefinition(["stand-in"])

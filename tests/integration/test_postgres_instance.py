@@ -14,8 +14,8 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from kg_pipeline.assets.corpus import DocumentsConfig, chunks, documents
 from kg_pipeline.definitions import extractions
+from kg_pipeline.defs.assets.corpus import DocumentsConfig, chunks, documents
 from kg_pipeline.store.database import ai_extraction_config, response_cache
 from tests.models import materialize_partition, register_model
 from tests.postgres import Postgres

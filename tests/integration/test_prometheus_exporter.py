@@ -21,11 +21,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from kg_pipeline.chunking import Chunk
-from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus, extract_chunks
-from kg_pipeline.metrics import LATENCY_BUCKETS, probe_endpoint, start_exporter
+from kg_pipeline.corpus.chunking import Chunk
+from kg_pipeline.extraction.extract import ChunkExtraction, ExtractionStatus, extract_chunks
+from kg_pipeline.extraction.telemetry import LATENCY_BUCKETS, probe_endpoint, start_exporter
+from kg_pipeline.middleware.fallback import FallbackProvider
 from kg_pipeline.providers import EndpointSettings, create_provider
-from kg_pipeline.providers.fallback import FallbackProvider
 from kg_pipeline.store.cache import CachedProvider
 from kg_pipeline.store.database import create_engine
 from tests.conftest import free_port

@@ -11,12 +11,12 @@ from types import ModuleType
 import httpx
 import pytest
 
-from kg_pipeline.chunking import chunk_document
-from kg_pipeline.importers.common import ImportedDocument
-from kg_pipeline.merging import MergePolicy
-from kg_pipeline.reference import Reference, ReferenceRelationship
-from kg_pipeline.schema import Concept, Instance
-from kg_pipeline.vocabulary import named_vocabulary
+from kg_pipeline.contract.reference import Reference, ReferenceRelationship
+from kg_pipeline.contract.schema import Concept, Instance
+from kg_pipeline.contract.vocabulary import named_vocabulary
+from kg_pipeline.corpus.chunking import chunk_document
+from kg_pipeline.corpus.importers.common import ImportedDocument
+from kg_pipeline.extraction.merging import MergePolicy
 from tests.stand_in_server import StandInServer, chat_completion, extraction_body
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"

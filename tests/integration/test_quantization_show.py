@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from kg_pipeline.cli_operator import recommend_command
-from kg_pipeline.perf.hardware import hardware_profile
+from kg_pipeline.cli.operator import recommend_command
+from kg_pipeline.serving.hardware import hardware_profile
 from tests.conftest import free_port
 from tests.stand_in_server import Reply, StandInServer
 

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from kg_pipeline.prompts import build_messages
+from kg_pipeline.contract.schema import extraction_json_schema
+from kg_pipeline.extraction.prompts import build_messages
+from kg_pipeline.middleware.resilient import ResilientProvider, RetryPolicy
 from kg_pipeline.providers import (
     EndpointSettings,
     MalformedOutput,
@@ -16,8 +18,6 @@ from kg_pipeline.providers import (
     ProviderUnavailable,
     TruncatedOutput,
 )
-from kg_pipeline.providers.resilient import ResilientProvider, RetryPolicy
-from kg_pipeline.schema import extraction_json_schema
 from tests.outage_server import SocketServer
 from tests.stand_in_server import Reply, StandInServer
 

@@ -8,13 +8,13 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from kg_pipeline.assets.corpus import DocumentsConfig
-from kg_pipeline.assets.extractions import ExtractionsConfig
+from kg_pipeline.contract.schema import extraction_json_schema
 from kg_pipeline.definitions import chunks, documents, extractions
-from kg_pipeline.endpoints import DEFAULT_ENDPOINT
-from kg_pipeline.prompts import build_messages
+from kg_pipeline.defs.assets.corpus import DocumentsConfig
+from kg_pipeline.defs.assets.extractions import ExtractionsConfig
+from kg_pipeline.extraction.prompts import build_messages
 from kg_pipeline.providers import EndpointSettings, OpenAICompatibleProvider
-from kg_pipeline.schema import extraction_json_schema
+from kg_pipeline.serving.endpoints import DEFAULT_ENDPOINT
 from kg_pipeline.store.cache import CachedProvider, cache_key
 from kg_pipeline.store.database import create_engine
 from tests.models import materialize_partition, register_model

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from kg_pipeline.chunking import Chunk, chunk_document
-from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus, extract_chunks
+from kg_pipeline.corpus.chunking import Chunk, chunk_document
+from kg_pipeline.extraction.extract import ChunkExtraction, ExtractionStatus, extract_chunks
+from kg_pipeline.extraction.routing import Router, RoutingRule
 from kg_pipeline.providers import create_provider
-from kg_pipeline.routing import Router, RoutingRule
 from kg_pipeline.store.config import ConfigStore
 from kg_pipeline.store.routing import RoutingStore, load_router
 from tests.models import register_model

@@ -1,4 +1,4 @@
-"""Runs whose process is gone (kg_pipeline/run_recovery.py) on a real SQLite Dagster instance:
+"""Runs whose process is gone (kg_pipeline/defs/run_recovery.py) on a real SQLite Dagster instance:
 the daemon's sensor marks them failed and frees their slots, a live process's run is left alone,
 and a request waiting behind a dead run's slot gets it.
 
@@ -16,8 +16,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from kg_pipeline.pools import Backoff, endpoint_slot
-from kg_pipeline.run_recovery import (
+from kg_pipeline.defs.pools import Backoff, endpoint_slot
+from kg_pipeline.defs.run_recovery import (
     ProcessIdentity,
     killed_runs_sensor,
     recover_dead_runs,

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from kg_pipeline.contract.schema import extraction_json_schema
+from kg_pipeline.extraction.prompts import build_messages
 from kg_pipeline.perf.load import run_rate, streaming_request
 from kg_pipeline.perf.sweep import sweep
-from kg_pipeline.prompts import build_messages
 from kg_pipeline.providers import EndpointSettings
-from kg_pipeline.schema import extraction_json_schema
 from tests.streaming_server import StreamingHandler, serve
 
 

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from kg_pipeline.chunking import chunk_document
-from kg_pipeline.extraction import ExtractionStatus, extract_chunks
+from kg_pipeline.corpus.chunking import chunk_document
+from kg_pipeline.extraction.extract import ExtractionStatus, extract_chunks
+from kg_pipeline.middleware.resilient import ResilientProvider, RetryPolicy
 from kg_pipeline.providers import EndpointSettings, create_provider
-from kg_pipeline.providers.resilient import ResilientProvider, RetryPolicy
 from tests.fault_server import FaultServer
 
 CHUNKS = 120

@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
-from kg_pipeline.cli import main
-from kg_pipeline.registry import ensure_registered
+from kg_pipeline.cli.main import main
+from kg_pipeline.defs.registry import ensure_registered
 from kg_pipeline.store.config import ConfigStore
 from kg_pipeline.store.database import StoreUnusable, create_engine, response_cache
 from tests.models import register_model

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from kg_pipeline.prompts import build_messages
+from kg_pipeline.contract.schema import extraction_json_schema
+from kg_pipeline.extraction.prompts import build_messages
 from kg_pipeline.providers import EndpointSettings, OpenAICompatibleProvider, ProviderUnavailable
-from kg_pipeline.schema import extraction_json_schema
 
 
 @pytest.fixture

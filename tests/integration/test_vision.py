@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from pydantic import SecretStr
 
-from kg_pipeline.images import BadImage, prepare_image
+from kg_pipeline.corpus.images import BadImage, prepare_image
 from kg_pipeline.providers.base import EndpointSettings, ProviderUnavailable
 from kg_pipeline.providers.vision import Description, describe_image
 from tests.stand_in_server import Reply, StandInServer

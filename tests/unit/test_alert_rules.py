@@ -1,5 +1,5 @@
 """compose/prometheus: the alert rules and scrape configuration, checked as data against the
-metrics kg_pipeline/metrics.py actually defines."""
+metrics kg_pipeline/extraction/telemetry.py actually defines."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kg_pipeline.metrics import LATENCY_BUCKETS, REGISTRY
+from kg_pipeline.extraction.telemetry import LATENCY_BUCKETS, REGISTRY
 
 PROMETHEUS = Path(__file__).resolve().parents[2] / "compose" / "prometheus"
 # Alert -> (the number its expression compares against, its `for:`).

@@ -1,11 +1,11 @@
 """Chunk analysis on small texts whose figures are counted by hand (definitions in
-kg_pipeline/analysis.py), and the thresholds at their edges."""
+kg_pipeline/corpus/analysis.py), and the thresholds at their edges."""
 
 from pathlib import Path
 
 import pytest
 
-from kg_pipeline.analysis import analyse, classify, is_technical
+from kg_pipeline.corpus.analysis import analyse, classify, is_technical
 
 CORPUS = Path(__file__).resolve().parents[2] / "test_corpus"
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus
-from kg_pipeline.pricing import PriceFileError
+from kg_pipeline.contract.pricing import PriceFileError
+from kg_pipeline.extraction.extract import ChunkExtraction, ExtractionStatus
 from kg_pipeline.providers.base import CallStats
 from kg_pipeline.store.analytics import (
     ModelRef,

@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from kg_pipeline.chunking import ChunkingConfig, ChunkingError, chunk_document, count_words
+from kg_pipeline.corpus.chunking import ChunkingConfig, ChunkingError, chunk_document, count_words
 
 SMALL = ChunkingConfig(target_words=100, min_words=80, max_words=150, overlap_words=20)
 

@@ -1,8 +1,8 @@
-from kg_pipeline.chunking import ChunkingConfig
-from kg_pipeline.corpus_stats import corpus_stats_markdown
-from kg_pipeline.documents import Document
-from kg_pipeline.reference import Reference
-from kg_pipeline.schema import Concept
+from kg_pipeline.contract.reference import Reference
+from kg_pipeline.contract.schema import Concept
+from kg_pipeline.corpus.chunking import ChunkingConfig
+from kg_pipeline.corpus.documents import Document
+from kg_pipeline.corpus.stats import corpus_stats_markdown
 
 
 def doc(doc_id: str, words: int, concepts: int) -> Document:

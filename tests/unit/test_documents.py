@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from kg_pipeline.documents import load_corpus, read_document, sample_per_category
+from kg_pipeline.corpus.documents import load_corpus, read_document, sample_per_category
 
 REFERENCE = (
     '{"concepts": [{"concept_id": "concept_001", "label": "tide", "description": "Sea level '

@@ -3,17 +3,17 @@ from pathlib import Path
 
 import pytest
 
-from kg_pipeline.documents import load_corpus
-from kg_pipeline.importers.common import (
+from kg_pipeline.contract.reference import check_reference
+from kg_pipeline.contract.vocabulary import load_vocabulary, named_vocabulary
+from kg_pipeline.corpus.documents import load_corpus
+from kg_pipeline.corpus.importers.common import (
     GoldSetFormatError,
     relation_type_name,
     write_document,
     write_vocabulary,
 )
-from kg_pipeline.importers.redocred import detokenise, import_redocred
-from kg_pipeline.importers.text2kgbench import entity_label, import_text2kgbench
-from kg_pipeline.reference import check_reference
-from kg_pipeline.vocabulary import load_vocabulary, named_vocabulary
+from kg_pipeline.corpus.importers.redocred import detokenise, import_redocred
+from kg_pipeline.corpus.importers.text2kgbench import entity_label, import_text2kgbench
 
 DOCRED = [
     {

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kg_pipeline.llama_build import (
+from kg_pipeline.serving.llama_build import (
     SDIST_REQUIREMENT,
     SDIST_SHA256,
     TARGETS,

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from kg_pipeline.local_server import SLOT_CONTEXT_TOKENS, LocalServer
+from kg_pipeline.serving.local_server import SLOT_CONTEXT_TOKENS, LocalServer
 
 
 def _flags(command: list[str]) -> dict[str, str | None]:

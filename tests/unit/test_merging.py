@@ -1,7 +1,12 @@
 import numpy as np
 
-from kg_pipeline.merging import MergePolicy, merge_as_extraction, merge_document, merge_extractions
-from kg_pipeline.schema import Concept, Extraction, Instance, Relationship
+from kg_pipeline.contract.schema import Concept, Extraction, Instance, Relationship
+from kg_pipeline.extraction.merging import (
+    MergePolicy,
+    merge_as_extraction,
+    merge_document,
+    merge_extractions,
+)
 
 
 def extraction(

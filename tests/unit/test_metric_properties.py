@@ -5,11 +5,11 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kg_pipeline.contract.reference import Reference, ReferenceRelationship
+from kg_pipeline.contract.schema import Concept
+from kg_pipeline.contract.vocabulary import BASE_VOCABULARY
 from kg_pipeline.quality.concepts import MatchLevel, match_concepts, score_concepts
 from kg_pipeline.quality.relationships import score_relationships
-from kg_pipeline.reference import Reference, ReferenceRelationship
-from kg_pipeline.schema import Concept
-from kg_pipeline.vocabulary import BASE_VOCABULARY
 
 WORDS = ["oven", "flour", "starter", "crust", "kiln", "yeast", "proofer", "dough", "rye", "salt"]
 

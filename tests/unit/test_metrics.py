@@ -2,13 +2,13 @@
 
 import pytest
 
+from kg_pipeline.contract.reference import ReferenceRelationship
+from kg_pipeline.contract.schema import Concept, Extraction, Instance, Relationship
+from kg_pipeline.contract.vocabulary import BASE_VOCABULARY
 from kg_pipeline.quality.concepts import PRF, MatchLevel, match_concepts, score_concepts
 from kg_pipeline.quality.hallucination import count_hallucinations
 from kg_pipeline.quality.quotes import score_quotes
 from kg_pipeline.quality.relationships import score_relationships
-from kg_pipeline.reference import ReferenceRelationship
-from kg_pipeline.schema import Concept, Extraction, Instance, Relationship
-from kg_pipeline.vocabulary import BASE_VOCABULARY
 
 
 def concept(label: str, *terms: str, cid: str = "c") -> Concept:

@@ -1,8 +1,8 @@
 """Answers naming concepts by label (prompt kg-extract-v4) re-pointed to concept ids."""
 
-from kg_pipeline.grounding import ground_extraction
-from kg_pipeline.named_answers import name_key, resolve_named_answer
-from kg_pipeline.schema import Concept, Extraction, Instance, Relationship
+from kg_pipeline.contract.schema import Concept, Extraction, Instance, Relationship
+from kg_pipeline.extraction.grounding import ground_extraction
+from kg_pipeline.extraction.named_answers import name_key, resolve_named_answer
 
 
 def named(concepts: list[tuple[str, str]], facts: list[tuple[str, str, str]]) -> Extraction:

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from kg_pipeline.pricing import cost_usd
+from kg_pipeline.contract.pricing import cost_usd
 
 
 def test_cost_is_computed_from_the_price_table() -> None:

@@ -2,7 +2,9 @@ import json
 
 import pytest
 
-from kg_pipeline.prompts import (
+from kg_pipeline.contract.schema import Extraction
+from kg_pipeline.contract.vocabulary import BASE_VOCABULARY, Vocabulary, named_vocabulary
+from kg_pipeline.extraction.prompts import (
     BARE_GLEANING_REQUEST,
     GLEANING_REQUEST,
     NAMED_VERSIONS,
@@ -17,8 +19,6 @@ from kg_pipeline.prompts import (
     decoding_schema,
     gleaning_request,
 )
-from kg_pipeline.schema import Extraction
-from kg_pipeline.vocabulary import BASE_VOCABULARY, Vocabulary, named_vocabulary
 
 
 def test_system_prompt_names_every_relationship_type_and_the_verbatim_rule() -> None:

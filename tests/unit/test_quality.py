@@ -2,11 +2,16 @@ from pathlib import Path
 
 import pytest
 
-from kg_pipeline.analysis import analyse
-from kg_pipeline.baseline import curated_baseline
-from kg_pipeline.chunking import Chunk, chunk_document
-from kg_pipeline.documents import Document
-from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus
+from kg_pipeline.contract.normalise import normalise_label
+from kg_pipeline.contract.reference import Reference, ReferenceRelationship
+from kg_pipeline.contract.schema import Concept, Extraction, Instance, Relationship
+from kg_pipeline.contract.vocabulary import BASE_VOCABULARY
+from kg_pipeline.corpus.analysis import analyse
+from kg_pipeline.corpus.chunking import Chunk, chunk_document
+from kg_pipeline.corpus.documents import Document
+from kg_pipeline.extraction.baseline import curated_baseline
+from kg_pipeline.extraction.extract import ChunkExtraction, ExtractionStatus
+from kg_pipeline.extraction.routing import RoutingDecision
 from kg_pipeline.providers import CallStats
 from kg_pipeline.quality.concepts import (
     PRF,
@@ -15,13 +20,8 @@ from kg_pipeline.quality.concepts import (
     merge_concepts,
     score_concepts,
 )
-from kg_pipeline.quality.normalise import normalise_label
 from kg_pipeline.quality.report import bootstrap_f1_interval, build_quality_report
 from kg_pipeline.quality.report_markdown import render_markdown
-from kg_pipeline.reference import Reference, ReferenceRelationship
-from kg_pipeline.routing import RoutingDecision
-from kg_pipeline.schema import Concept, Extraction, Instance, Relationship
-from kg_pipeline.vocabulary import BASE_VOCABULARY
 
 
 def concept(label: str, *terms: str, cid: str = "c") -> Concept:

@@ -2,17 +2,17 @@
 timed out): JSON validity over the answered chunks, with its counts, and the coverage stated in
 the markdown and the JSON. Records are built here; every figure is worked out beside it."""
 
-from kg_pipeline.baseline import curated_baseline
-from kg_pipeline.documents import Document
-from kg_pipeline.extraction import ChunkExtraction, ExtractionStatus
+from kg_pipeline.contract.reference import Reference
+from kg_pipeline.contract.schema import Concept, Extraction
+from kg_pipeline.contract.vocabulary import BASE_VOCABULARY
+from kg_pipeline.corpus.documents import Document
+from kg_pipeline.extraction.baseline import curated_baseline
+from kg_pipeline.extraction.extract import ChunkExtraction, ExtractionStatus
 from kg_pipeline.providers import CallStats
 from kg_pipeline.quality.concepts import PRF, MatchLevel
 from kg_pipeline.quality.report import QualityReport, build_quality_report, summary_metrics
 from kg_pipeline.quality.report_markdown import render_markdown
 from kg_pipeline.quality.validity import Coverage, ValidityCounts
-from kg_pipeline.reference import Reference
-from kg_pipeline.schema import Concept, Extraction
-from kg_pipeline.vocabulary import BASE_VOCABULARY
 
 REFUSED = (
     "http://127.0.0.1:9/v1/chat/completions refused the connection; start the model server "

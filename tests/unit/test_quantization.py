@@ -8,8 +8,8 @@ A GiB is 2^30 = 1,073,741,824 bytes.
 
 import pytest
 
-from kg_pipeline.perf.hardware import Gpu
-from kg_pipeline.quantization import (
+from kg_pipeline.serving.hardware import Gpu
+from kg_pipeline.serving.quantization import (
     Hardware,
     Placement,
     Precision,

@@ -1,7 +1,7 @@
 import httpx
 import pytest
 
-from kg_pipeline.redaction import MIN_PREFIX_CHARS, REDACTED, header_secrets, redact
+from kg_pipeline.providers.redaction import MIN_PREFIX_CHARS, REDACTED, header_secrets, redact
 
 KEY = "sk-planted-7f3a9c1e5b"  # 21 characters
 LIMIT = 500

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-import kg_pipeline
-from kg_pipeline.importers.redocred import relation_type_name
-from kg_pipeline.vocabulary import named_vocabulary
+import kg_pipeline.contract
+from kg_pipeline.contract.vocabulary import named_vocabulary
+from kg_pipeline.corpus.importers.redocred import relation_type_name
 
-VOCABULARY = Path(kg_pipeline.__file__).with_name("vocabularies") / "redocred.json"
+VOCABULARY = Path(kg_pipeline.contract.__file__).with_name("vocabularies") / "redocred.json"
 
 
 @pytest.fixture(scope="module")

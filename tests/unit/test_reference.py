@@ -1,5 +1,10 @@
-from kg_pipeline.reference import Provenance, Reference, ReferenceRelationship, check_reference
-from kg_pipeline.schema import Concept, Instance
+from kg_pipeline.contract.reference import (
+    Provenance,
+    Reference,
+    ReferenceRelationship,
+    check_reference,
+)
+from kg_pipeline.contract.schema import Concept, Instance
 
 TEXT = "Smoking causes lung cancer."
 CURATED = Provenance(source="curated", annotator="a", date="2026-11-25", guideline_version="1.0")

@@ -1,8 +1,8 @@
 """Direction in relationship scoring, and entity-pair P/R/F1."""
 
+from kg_pipeline.contract.reference import ReferenceRelationship
+from kg_pipeline.contract.schema import DirectionSemantics, Relationship
 from kg_pipeline.quality.relationships import score_pairs, score_relationships
-from kg_pipeline.reference import ReferenceRelationship
-from kg_pipeline.schema import DirectionSemantics, Relationship
 
 # Candidate ids map onto reference ids one to one.
 CONCEPT_MAP = {"c1": "r1", "c2": "r2", "c3": "r3"}

@@ -8,10 +8,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from kg_pipeline.analysis import ChunkAnalysis
-from kg_pipeline.chunking import chunk_document
-from kg_pipeline.providers import create_provider
-from kg_pipeline.routing import (
+from kg_pipeline.corpus.analysis import ChunkAnalysis
+from kg_pipeline.corpus.chunking import chunk_document
+from kg_pipeline.extraction.routing import (
     ConditionError,
     Router,
     RoutingRule,
@@ -19,6 +18,7 @@ from kg_pipeline.routing import (
     parse_condition,
     resolve,
 )
+from kg_pipeline.providers import create_provider
 from kg_pipeline.store.config import ModelConfig
 
 

@@ -4,14 +4,14 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from kg_pipeline.schema import (
+from kg_pipeline.contract.schema import (
     CEILING,
     DEFAULT_BOUNDS,
     Extraction,
     SchemaBounds,
     extraction_json_schema,
 )
-from kg_pipeline.vocabulary import BASE_VOCABULARY, Vocabulary
+from kg_pipeline.contract.vocabulary import BASE_VOCABULARY, Vocabulary
 
 
 def _walk(node: Any) -> list[dict[str, Any]]:

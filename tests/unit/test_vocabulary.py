@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from kg_pipeline.vocabulary import (
+from kg_pipeline.contract.vocabulary import (
     BASE_VOCABULARY,
     Vocabulary,
     VocabularyError,

@@ -1,0 +1,353 @@
+"""`extractions`: one set of chunk extraction records per model endpoint."""
+
+import asyncio
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import sqlalchemy as sa
+from pydantic import Field
+
+from kg_pipeline.contract.vocabulary import Vocabulary, resolve_vocabulary
+from kg_pipeline.corpus.chunking import Chunk
+from kg_pipeline.defs.assets.analytics import record_extraction_analytics
+from kg_pipeline.defs.assets.extraction_metadata import extraction_metadata, fail_if_incomplete
+from kg_pipeline.defs.pools import EndpointPools, endpoint_pools
+from kg_pipeline.defs.resources import ModelEndpoint, ModelRegistry
+from kg_pipeline.extraction import telemetry
+from kg_pipeline.extraction.extract import (
+    DEFAULT_OPTIONS,
+    ChunkExtraction,
+    ExtractionOptions,
+    ExtractionStatus,
+    extract_chunks,
+)
+from kg_pipeline.extraction.routing import Router
+from kg_pipeline.middleware.fallback import FallbackProvider
+from kg_pipeline.middleware.fleet import FleetProvider
+from kg_pipeline.middleware.live import LiveProvider, Switch
+from kg_pipeline.middleware.resilient import ResilientProvider, RetryPolicy
+from kg_pipeline.providers import EndpointSettings, ExtractionProvider, create_provider
+from kg_pipeline.serving.model_status import endpoint_status, observe_status
+from kg_pipeline.store.cache import CachedProvider
+from kg_pipeline.store.config import ConfigError, ModelConfig
+from kg_pipeline.store.database import create_engine
+from kg_pipeline.store.routing import load_router
+
+# How many model-driving steps (extractions, the serving benchmark) run at once, instance-wide: with
+# the default limit of 1 (dagster.yaml) a benchmark never measures a server an extraction is also
+# using. Each request besides holds a slot of its server's own pool (kg_pipeline/defs/pools.py), so
+# raising this limit lets models on different GPUs work side by side without any GPU taking more
+# requests than its slots.
+MODEL_POOL = "model_endpoints"
+
+# Extraction runs inside assets (the benchmark) and inside the ingest op (`kg ingest`).
+RunContext = dg.AssetExecutionContext | dg.OpExecutionContext
+
+
+def routed_name(partition: str) -> str:
+    """Where a routed run's results go: beside, not over, the model's own single-model run."""
+    return f"{partition}+routed"
+
+
+def results_dir() -> Path:
+    """Where reports and extraction records land as files, besides Dagster's own storage."""
+    return Path(os.environ.get("KG_RESULTS_DIR", "results"))
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Readers never see a half-written file, and a re-run replaces rather than appends."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(path.suffix + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
+
+
+class ExtractionsConfig(dg.Config):
+    max_chunks: int | None = Field(
+        default=None, ge=1, description="Extract only the first N chunks (smoke runs)."
+    )
+    vocabulary: str | None = Field(
+        default=None,
+        description="base31 (default), kg60, kg90, or the path of a JSON vocabulary file.",
+    )
+    use_cache: bool = Field(
+        default=True,
+        description="Answer unchanged chunks from the response cache (false: always call).",
+    )
+    routed: bool = Field(
+        default=False,
+        description="Send each chunk to the model the routing rules choose (`kg admin routing`); "
+        "chunks no rule places go to this partition's model. Records keep each decision.",
+    )
+
+
+# A Dagster log line costs milliseconds (it is an event, stored); against a fast server a line
+# per chunk would slow the run, so at most one per interval — failures and the last chunk always.
+PROGRESS_INTERVAL_SECONDS = 1.0
+
+
+def _progress_logger(context: RunContext) -> Any:
+    last = 0.0
+
+    def log(done: int, total: int, record: ChunkExtraction) -> None:
+        nonlocal last
+        now = time.monotonic()
+        failed = record.status is not ExtractionStatus.VALID
+        if not (failed or done == total or now - last >= PROGRESS_INTERVAL_SECONDS):
+            return
+        last = now
+        stats = record.stats
+        timing = f" in {stats.wall_seconds:.1f}s" if stats else ""
+        tokens = (
+            f", {stats.completion_tokens} output tokens"
+            if stats and stats.completion_tokens
+            else ""
+        )
+        detail = f": {record.error}" if record.error else ""
+        context.log.info(
+            f"[{done}/{total}] {record.chunk_id} {record.status.value}{timing}{tokens} "
+            f"({record.model}){detail}"
+        )
+
+    return log
+
+
+def provider_stack(
+    endpoint: ModelEndpoint,
+    fallback: ModelEndpoint | None,
+    cache: sa.Engine | None,
+    replicas: list[tuple[EndpointSettings, int]] | None = None,
+    pools: EndpointPools | None = None,
+    log: Callable[[str], None] | None = None,
+) -> ExtractionProvider:
+    """Retries around each server of the model (several: a fleet, least busy first), then the
+    fallback endpoint, then the response cache: with the cache outermost, chunks answered before
+    (same model, prompt, sampling) cost no model call, so a re-run of unchanged chunks is free
+    and a run killed half-way resumes.
+
+    With ``pools``, each call to a server first takes a slot of that server's pool, whose limit
+    is set here from the server's slots; inside the retries, so a backoff holds no slot.
+
+    Built for each run, so an endpoint's outage state (its cooldown, the outage budget spent)
+    starts fresh with the run; ``log`` hears when an endpoint goes down and comes back."""
+    # With a fallback on errors, an unreachable local server is not retried nor waited for.
+    fail_fast = fallback is not None and endpoint.settings.fallback_on_error
+
+    def server(settings: EndpointSettings, slots: int, fail_fast: bool) -> ExtractionProvider:
+        provider = create_provider(settings)
+        policy = RetryPolicy.for_endpoint(settings, fail_fast_when_unreachable=fail_fast)
+        inner = pools.wrap(provider, slots) if pools else provider
+        return ResilientProvider(inner, policy, on_outage=log)
+
+    provider: ExtractionProvider
+    if replicas and len(replicas) > 1:
+        # A replica that is down hands the call back at once, and the fleet sends it to another.
+        members = [(server(s, slots, True), slots) for s, slots in replicas]
+        provider = FleetProvider(members, fail_fast_when_unreachable=fail_fast)
+    else:
+        provider = server(endpoint.settings, endpoint.max_concurrent_requests, fail_fast)
+    if fallback is not None:
+        provider = FallbackProvider(
+            provider, server(fallback.settings, fallback.max_concurrent_requests, False)
+        )
+    if cache is not None:
+        provider = CachedProvider(provider, cache)
+    return provider
+
+
+def _extract(
+    context: RunContext,
+    current: Callable[[], ExtractionProvider] | None,
+    built: Callable[[], list[ExtractionProvider]],
+    chunks: list[Chunk],
+    vocabulary: Vocabulary,
+    route: Router | None = None,
+    options: ExtractionOptions = DEFAULT_OPTIONS,
+) -> list[ChunkExtraction]:
+    async def run() -> list[ChunkExtraction]:
+        try:
+            return await extract_chunks(
+                current,
+                chunks,
+                vocabulary,
+                on_done=_progress_logger(context),
+                route=route,
+                options=options,
+            )
+        finally:
+            for provider in built():
+                await provider.aclose()
+
+    records = asyncio.run(run())
+    caches = [p for p in built() if isinstance(p, CachedProvider)]
+    if caches:
+        hits, misses = sum(c.hits for c in caches), sum(c.misses for c in caches)
+        context.log.info(f"response cache: {hits} hits, {misses} misses")
+    return records
+
+
+def extraction_options(config: ModelConfig) -> ExtractionOptions:
+    """The extraction step's switches as the model's configuration sets them. They hold for the
+    whole run: a run's records are comparable only if one prompt version produced them all."""
+    return ExtractionOptions(
+        prompt_version=config.options.prompt_version,
+        ground_quotes=config.options.ground_quotes,
+        gleaning=config.options.gleaning,
+    )
+
+
+def run_extraction(
+    context: RunContext,
+    registry: ModelRegistry,
+    name: str | None,
+    chunks: list[Chunk],
+    vocabulary: Vocabulary,
+    use_cache: bool = True,
+    routed: bool = False,
+) -> list[ChunkExtraction]:
+    """Extract every chunk with the registered model ``name`` (None: the active model),
+    re-reading its configuration as each chunk starts so a change applies from the next chunk.
+
+    ``routed``: each chunk goes to the model the routing rules choose for it (`kg admin
+    routing`), and to ``name`` (or the active model) when no rule places it; each record keeps
+    its routing decision."""
+    store = registry.store()
+    cache = store.engine if use_cache else None
+    pools = endpoint_pools(context)
+
+    def build(config: ModelConfig) -> ExtractionProvider:
+        endpoint = ModelEndpoint.from_config(config)
+        endpoint.ensure_server(context.log)
+        fallback_name = config.options.fallback_endpoint
+        fallback = registry.endpoint(fallback_name) if fallback_name else None
+        return provider_stack(
+            endpoint, fallback, cache, config.replica_settings(), pools, context.log.warning
+        )
+
+    def announce(switch: Switch) -> None:
+        telemetry.observe_switch(switch.name, switch.model)
+        context.log.info(
+            f"configuration changed: the next chunks use {switch.model} ({switch.name}, "
+            f"version {switch.version})"
+        )
+
+    try:
+        options = extraction_options(store.get(name) if name else store.active())
+    except ConfigError as exc:
+        raise dg.Failure(str(exc)) from exc
+    context.log.info(
+        f"extraction options: prompt {options.prompt_version}, quote grounding "
+        f"{'on' if options.ground_quotes else 'off'}, gleaning passes {options.gleaning}"
+    )
+    if routed:
+        try:
+            router = load_router(store, build, default=name)
+        except ConfigError as exc:
+            raise dg.Failure(str(exc)) from exc
+        records = _extract(context, None, lambda: router.built, chunks, vocabulary, router, options)
+        rules = Counter(r.routing.rule_name or "default" for r in records if r.routing)
+        context.log.info(f"routing: {dict(rules)}")
+        return records
+
+    live = LiveProvider(store, build, name, on_switch=announce)
+    try:
+        live.current()  # fail before the first chunk when the model is not registered
+    except ConfigError as exc:
+        raise dg.Failure(str(exc)) from exc
+    # With the exporter on (KG_METRICS_PORT), kg_endpoint_up follows the server during the run.
+    probes = (
+        telemetry.start_endpoint_probes([live.config().settings()])
+        if telemetry.metrics_enabled()
+        else None
+    )
+    try:
+        return _extract(
+            context, live.current, lambda: live.built, chunks, vocabulary, options=options
+        )
+    finally:
+        if probes is not None:
+            probes.set()
+
+
+def run_endpoint_extraction(
+    context: RunContext,
+    endpoint: ModelEndpoint,
+    chunks: list[Chunk],
+    vocabulary: Vocabulary,
+    use_cache: bool = True,
+) -> list[ChunkExtraction]:
+    """Extract every chunk with one fixed endpoint (the cloud baseline, which is not a
+    registered model)."""
+    endpoint.ensure_server(context.log)
+    cache = create_engine() if use_cache else None
+    provider = provider_stack(
+        endpoint, None, cache, pools=endpoint_pools(context), log=context.log.warning
+    )
+    return _extract(context, lambda: provider, lambda: [provider], chunks, vocabulary)
+
+
+def _observe_model_status(context: dg.AssetExecutionContext, registry: ModelRegistry) -> None:
+    """What the model's servers have loaded, and its memory, as an observation beside the
+    materialization. Informational: a server that cannot say never fails the run."""
+    try:
+        status = asyncio.run(endpoint_status(registry.store().get(context.partition_key)))
+        for observation in observe_status(context, [status]):
+            context.log_event(observation)
+    except Exception as exc:
+        context.log.warning(f"model status not observed: {exc}")
+
+
+def build_extractions_asset(models: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """`extractions`, one partition per registered model."""
+
+    @dg.asset(
+        group_name="extract",
+        partitions_def=models,
+        pool=MODEL_POOL,
+        kinds={"python", "llm"},
+    )
+    def extractions(
+        context: dg.AssetExecutionContext,
+        config: ExtractionsConfig,
+        model_registry: ModelRegistry,
+        chunks: list[Chunk],
+    ) -> list[ChunkExtraction]:
+        """One extraction record per chunk for the partition's model: the validated Extraction,
+        or the failure with the raw model output kept; with call statistics."""
+        try:
+            endpoint = model_registry.endpoint(context.partition_key)
+        except ConfigError as exc:
+            raise dg.Failure(str(exc)) from exc
+        vocabulary = resolve_vocabulary(config.vocabulary)
+        selected = chunks[: config.max_chunks] if config.max_chunks else chunks
+        context.log.info(
+            f"extracting {len(selected)} chunks with {endpoint.model} at {endpoint.base_url} "
+            f"({endpoint.max_concurrent_requests} in flight)"
+        )
+        records = run_extraction(
+            context,
+            model_registry,
+            context.partition_key,
+            selected,
+            vocabulary,
+            config.use_cache,
+            config.routed,
+        )
+        record_extraction_analytics(
+            context, records, f"extractions:{context.partition_key}", model_registry
+        )
+        _observe_model_status(context, model_registry)
+        stem = routed_name(context.partition_key) if config.routed else context.partition_key
+        out = results_dir() / "extractions" / f"{stem}.jsonl"
+        write_atomically(out, "".join(r.model_dump_json() + "\n" for r in records))
+        metadata = extraction_metadata(records, endpoint.model, vocabulary.name, out)
+        fail_if_incomplete(context, records, metadata)
+        context.add_output_metadata(metadata)
+        return records
+
+    return extractions

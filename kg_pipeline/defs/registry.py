@@ -1,0 +1,76 @@
+"""Registered models: the configuration store seen as Dagster partitions.
+
+Every registered model is a partition of ``extractions`` (``models``, a dynamic partitions
+definition), so registering a model is all it takes for the nightly benchmark to include it. A
+fresh store is seeded with the embedded llama.cpp model — or with the entries of
+``KG_ENDPOINTS_FILE`` when that is set, which stays authoritative for the names it lists.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from kg_pipeline.serving.endpoints import ENDPOINTS_FILE_ENV, EndpointEntry, load_endpoints
+from kg_pipeline.store.config import ConfigStore, ModelConfig, ModelOptions
+
+MODEL_PARTITIONS = "models"
+model_partitions = dg.DynamicPartitionsDefinition(name=MODEL_PARTITIONS)
+
+_OPTION_FIELDS = set(ModelOptions.model_fields)
+
+
+def config_from_entry(entry: EndpointEntry, active: bool = False) -> ModelConfig:
+    data = entry.model_dump(exclude={"api_key"})
+    options = {k: data.pop(k) for k in list(data) if k in _OPTION_FIELDS}
+    return ModelConfig(
+        name=data["name"],
+        provider=data["provider"],
+        model_name=data["model"],
+        base_url=data["base_url"],
+        max_tokens=data["max_output_tokens"],
+        temperature=data["temperature"],
+        top_p=data["top_p"],
+        gpu_layers=data["gpu_layers"],
+        num_threads=data["num_threads"],
+        thinking_mode=data["thinking_mode"],
+        max_concurrent_requests=data["max_concurrent_requests"],
+        max_retries=data["max_retries"],
+        active=active,
+        options=ModelOptions(**options),
+    )
+
+
+def _same(a: ModelConfig, b: ModelConfig) -> bool:
+    ignore = {"id", "created_at", "updated_at", "updated_by", "active"}
+    return a.model_dump(exclude=ignore) == b.model_dump(exclude=ignore)
+
+
+def ensure_registered(store: ConfigStore) -> list[ModelConfig]:
+    """The registered models, after seeding an empty store and applying the endpoints file."""
+    from_file = bool(os.environ.get(ENDPOINTS_FILE_ENV))
+    registered = store.list()
+    if registered and not from_file:
+        return registered
+    entries = load_endpoints()
+    has_active = any(c.active and c.purpose == "extraction" for c in registered)
+    for position, entry in enumerate(entries):
+        wanted = config_from_entry(entry, active=position == 0 and not has_active)
+        existing = store.find(entry.name)
+        if existing is None:
+            store.save(wanted, updated_by="endpoints file" if from_file else "default")
+        elif not _same(existing, wanted):
+            store.save(
+                wanted.model_copy(update={"active": existing.active}), updated_by="endpoints file"
+            )
+    return store.list()
+
+
+def sync_partitions(instance: dg.DagsterInstance, names: list[str]) -> list[str]:
+    """Add the partitions of newly registered models; returns the ones added."""
+    known = set(instance.get_dynamic_partitions(MODEL_PARTITIONS))
+    missing = [name for name in names if name not in known]
+    if missing:
+        instance.add_dynamic_partitions(MODEL_PARTITIONS, missing)
+    return missing

@@ -1,0 +1,5 @@
+"""The embedded model server and what knows about model servers: building and starting
+llama-server, fetching the default model, the endpoints a model is served at, what each server
+has loaded (model status), quantization advice and this machine's hardware. Imports ``providers``
+(``model_status`` only inside functions or for type checking, since the providers import its
+dataclasses, and Dagster only in ``observe_status``); never the stages above it."""

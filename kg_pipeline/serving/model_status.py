@@ -1,0 +1,395 @@
+"""What each model server has loaded, and switching the active model without paying the load
+on the first chunk.
+
+The wire details (Ollama's ``/api/ps`` and ``keep_alive: 0``, the OpenAI-compatible
+``/v1/models``) live in the provider modules, which answer ``loaded_models``, ``unload`` and
+``preload`` with the dataclasses below. This module asks every server of a registered model,
+reads the GPU totals when the server is on this machine, times a switch step by step, and turns a
+status into Dagster observations.
+
+The providers import this module for its dataclasses, so it imports them only inside functions
+(or for type checking): a module-level import would be circular.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ipaddress
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from urllib.parse import urlsplit
+
+from kg_pipeline.serving.hardware import Gpu, GpuQueryError, query_gpus
+
+if TYPE_CHECKING:
+    import dagster as dg
+
+    from kg_pipeline.providers.base import EndpointSettings, ExtractionProvider
+    from kg_pipeline.store.config import ModelConfig
+
+_GIB = 1024**3
+NOT_REPORTED = "not reported by this server"
+
+Outcome = Literal["done", "skipped", "failed"]
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """One model a server holds in memory. A figure the server does not report is None, never a
+    made-up zero; ``memory_note`` then says why."""
+
+    name: str
+    endpoint: str
+    size_bytes: int | None = None
+    vram_bytes: int | None = None
+    expires_at: dt.datetime | None = None  # when keep_alive runs out (Ollama)
+    context_length: int | None = None
+    kv_cache_usage: float | None = None  # 0-1, fraction of KV-cache blocks in use (vLLM)
+    memory_note: str | None = None
+
+    def is_model(self, configured: str) -> bool:
+        """A name without a tag means its ``:latest`` (Ollama lists ``llama3.2:latest`` for a
+        model registered as ``llama3.2``)."""
+        return self.name in (configured, f"{configured}:latest")
+
+
+@dataclass(frozen=True)
+class ModelAction:
+    """What an unload or preload did, or why nothing was done."""
+
+    outcome: Outcome
+    detail: str
+
+
+@runtime_checkable
+class ManagesModels(Protocol):
+    """The providers that can say what their server has loaded, and (where the server allows
+    it) load and unload. Hosted APIs (Anthropic) do not: loading is their business."""
+
+    async def loaded_models(self) -> list[LoadedModel]: ...
+
+    async def unload(self, model: str) -> ModelAction: ...
+
+    async def preload(self, model: str, keep_alive: str | None = None) -> ModelAction: ...
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    base_url: str
+    answering: bool
+    loaded: list[LoadedModel] = field(default_factory=list)
+    error: str | None = None
+    note: str | None = None  # why ``loaded`` is empty without an error
+    seconds: float = 0.0
+    reports_loaded: bool = True  # False for hosted APIs
+
+
+@dataclass(frozen=True)
+class EndpointStatus:
+    """A registered model and every server it runs on (the row's own, then its replicas)."""
+
+    name: str
+    provider: str
+    model: str
+    active: bool
+    servers: list[ServerStatus]
+    gpus: list[Gpu]
+    gpu_note: str | None  # why ``gpus`` is empty
+
+    @property
+    def answering(self) -> bool:
+        return all(s.answering for s in self.servers)
+
+    def configured(self) -> list[LoadedModel]:
+        """The configured model, wherever it is loaded."""
+        return [m for s in self.servers for m in s.loaded if m.is_model(self.model)]
+
+
+@dataclass(frozen=True)
+class SwitchStep:
+    action: Literal["unload", "preload"]
+    model: str
+    base_url: str
+    outcome: Outcome
+    detail: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class SwitchReport:
+    old: str | None
+    new: str
+    steps: list[SwitchStep]
+    seconds: float
+
+    @property
+    def failures(self) -> list[SwitchStep]:
+        return [s for s in self.steps if s.outcome == "failed"]
+
+    def summary(self) -> str:
+        parts = []
+        for s in self.steps:
+            if s.outcome == "failed":
+                continue  # warnings, printed apart
+            if s.action == "unload" and s.outcome == "done":
+                parts.append(f"unloaded {s.model} from {s.base_url} in {s.seconds:.2f} s")
+            elif s.action == "preload" and s.outcome == "done":
+                parts.append(
+                    f"preloaded {s.model} in {s.seconds:.2f} s (first chunk will not pay the load)"
+                )
+            else:
+                parts.append(f"{s.action} {s.model} skipped: {s.detail}")
+        return "; ".join(parts) or "nothing to unload or preload"
+
+
+def as_int(value: object) -> int | None:
+    """A count from a JSON body; anything else (missing, a string, a bool) is unknown."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def parse_timestamp(value: object) -> dt.datetime | None:
+    """RFC 3339 as servers write it (Go writes nanoseconds and ``Z``); None when unreadable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def gib(value: int | None) -> str:
+    return f"{value / _GIB:.1f} GiB" if value is not None else "?"
+
+
+def is_local(base_url: str) -> bool:
+    """Whether the server runs on this machine, where nvidia-smi sees its GPUs."""
+    host = urlsplit(base_url).hostname or ""
+    if host in ("localhost", socket.gethostname()):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _open(settings: EndpointSettings) -> ExtractionProvider:
+    from kg_pipeline.providers import create_provider  # circular at module level (see above)
+
+    return create_provider(settings)
+
+
+async def _server_status(settings: EndpointSettings) -> ServerStatus:
+    from kg_pipeline.providers import ProviderError, ProviderUnavailable
+
+    provider = _open(settings)
+    started = time.perf_counter()
+    try:
+        if isinstance(provider, ManagesModels):
+            loaded = await provider.loaded_models()
+            note = None if loaded else "nothing loaded"
+        else:
+            await provider.list_models()  # answering?
+            loaded, note = [], "a hosted API: what it has loaded is not reported"
+    except ProviderError as exc:
+        # An HTTP error is still an answer: the server runs, the request did not work.
+        answered = isinstance(exc, ProviderUnavailable) and exc.status_code is not None
+        return ServerStatus(
+            settings.base_url, answered, error=str(exc), seconds=time.perf_counter() - started
+        )
+    finally:
+        await provider.aclose()
+    return ServerStatus(
+        settings.base_url,
+        True,
+        loaded,
+        note=note,
+        seconds=time.perf_counter() - started,
+        reports_loaded=isinstance(provider, ManagesModels),
+    )
+
+
+def _gpus(servers: list[str]) -> tuple[list[Gpu], str | None]:
+    if not any(is_local(url) for url in servers):
+        return [], "not readable from here: the server is on another machine"
+    try:
+        tool, gpus = query_gpus()
+    except GpuQueryError as exc:
+        return [], str(exc)
+    if tool is None:
+        return [], "none found: neither nvidia-smi nor rocm-smi is on PATH (CPU only)"
+    return gpus, None
+
+
+async def endpoint_status(config: ModelConfig) -> EndpointStatus:
+    """Ask every server of the model what it has loaded (in parallel: a server that does not
+    answer costs its connect timeout once, not once per replica)."""
+    settings = [s for s, _ in config.replica_settings()]
+    servers = await asyncio.gather(*(_server_status(s) for s in settings))
+    gpus, note = await asyncio.to_thread(_gpus, [s.base_url for s in settings])
+    return EndpointStatus(
+        name=config.name,
+        provider=config.provider,
+        model=config.model_name,
+        active=config.active,
+        servers=list(servers),
+        gpus=gpus,
+        gpu_note=note,
+    )
+
+
+async def _step(
+    action: Literal["unload", "preload"], settings: EndpointSettings, model: str
+) -> SwitchStep:
+    from kg_pipeline.providers import ProviderError
+
+    provider = _open(settings)
+    started = time.perf_counter()
+    try:
+        if not isinstance(provider, ManagesModels):
+            done = ModelAction("skipped", "a hosted API: it loads models itself")
+        elif action == "unload":
+            done = await provider.unload(model)
+        else:
+            done = await provider.preload(model)
+    except ProviderError as exc:
+        done = ModelAction("failed", str(exc))
+    finally:
+        await provider.aclose()
+    elapsed = time.perf_counter() - started
+    return SwitchStep(action, model, settings.base_url, done.outcome, done.detail, elapsed)
+
+
+async def switch(old: ModelConfig | None, new: ModelConfig) -> SwitchReport:
+    """Unload the previously active model, then preload the new one.
+
+    Unloading first frees the memory the new model needs on a GPU that holds one at a time.
+    A server that also serves the new model under the same name keeps it: unloading would
+    only make the preload load it again. Every step is timed; a failure is reported, not
+    raised, because the switch in the configuration store has already happened.
+    """
+    started = time.perf_counter()
+    new_servers = [s for s, _ in new.replica_settings()]
+    keep = {(s.base_url, new.model_name) for s in new_servers}
+    steps = []
+    if old is not None:
+        for settings in (s for s, _ in old.replica_settings()):
+            if (settings.base_url, old.model_name) in keep:
+                steps.append(
+                    SwitchStep(
+                        "unload",
+                        old.model_name,
+                        settings.base_url,
+                        "skipped",
+                        "the new configuration uses the same model on this server",
+                        0.0,
+                    )
+                )
+            else:
+                steps.append(await _step("unload", settings, old.model_name))
+    for settings in new_servers:
+        steps.append(await _step("preload", settings, new.model_name))
+    return SwitchReport(old.name if old else None, new.name, steps, time.perf_counter() - started)
+
+
+def _loaded_text(model: LoadedModel) -> str:
+    if model.size_bytes is None:
+        memory = model.memory_note or NOT_REPORTED
+    else:
+        memory = gib(model.size_bytes)
+        if model.vram_bytes is not None:
+            share = model.vram_bytes / model.size_bytes if model.size_bytes else 0.0
+            memory += f", {gib(model.vram_bytes)} in VRAM ({share:.0%})"
+    parts = [memory]
+    if model.kv_cache_usage is not None:
+        parts.append(f"KV cache {model.kv_cache_usage:.0%} used")
+    if model.context_length is not None:
+        parts.append(f"context {model.context_length}")
+    if model.expires_at is not None:
+        parts.append(f"until {model.expires_at.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC")
+    return "; ".join(parts)
+
+
+def status_lines(status: EndpointStatus, limit: int = 10) -> list[str]:
+    """The status as lines for a terminal: one block per server, the configured model marked,
+    at most ``limit`` loaded models each (a hosted API lists its whole catalogue)."""
+    lines = []
+    for server in status.servers:
+        state = (
+            f"answering ({server.seconds * 1000:.0f} ms)" if server.answering else "NOT answering"
+        )
+        lines.append(f"  server {server.base_url} ({status.provider}): {state}")
+        if server.error:
+            lines.append(f"    error: {server.error}")
+        if server.note:
+            lines.append(f"    loaded: {server.note}")
+        ordered = sorted(server.loaded, key=lambda m: not m.is_model(status.model))
+        for model in ordered[:limit]:
+            mark = "  ← configured" if model.is_model(status.model) else ""
+            lines.append(f"    {model.name}: {_loaded_text(model)}{mark}")
+        if len(ordered) > limit:
+            lines.append(f"    … and {len(ordered) - limit} more")
+        if (
+            server.reports_loaded
+            and not server.error
+            and not any(m.is_model(status.model) for m in server.loaded)
+        ):
+            lines.append(f"    {status.model} is not loaded: the first chunk will pay the load")
+    if status.gpus:
+        for gpu in status.gpus:
+            lines.append(f"  GPU: {gpu.name}, {gpu.vram_gib:.1f} GiB total")
+    else:
+        lines.append(f"  GPU totals: {status.gpu_note}")
+    return lines
+
+
+def observe_status(context: Any, statuses: list[EndpointStatus]) -> list[dg.AssetObservation]:
+    """One observation of ``extractions`` per registered model (its partition): whether the
+    configured model is loaded and how much memory it takes. ``context`` (an asset, op or
+    sensor context, or None) only logs a line per model; the caller yields or records the
+    observations."""
+    import dagster as dg  # here: the rest of this module is used without Dagster
+
+    observations = []
+    for status in statuses:
+        loaded = status.configured()
+        sizes = [m.size_bytes for m in loaded if m.size_bytes is not None]
+        vram = [m.vram_bytes for m in loaded if m.vram_bytes is not None]
+        metadata: dict[str, Any] = {
+            "answering": status.answering,
+            "loaded": bool(loaded),
+            "servers": dg.MetadataValue.md(_servers_table(status)),
+        }
+        if sizes:
+            metadata["size_gib"] = dg.MetadataValue.float(round(sum(sizes) / _GIB, 2))
+        if vram:
+            metadata["vram_gib"] = dg.MetadataValue.float(round(sum(vram) / _GIB, 2))
+        if status.gpus:
+            total = sum(g.vram_bytes for g in status.gpus)
+            metadata["gpu_total_gib"] = dg.MetadataValue.float(round(total / _GIB, 1))
+        observations.append(
+            dg.AssetObservation(asset_key="extractions", partition=status.name, metadata=metadata)
+        )
+        if context is not None:
+            context.log.info(
+                f"{status.name}: {'loaded' if loaded else 'not loaded'}"
+                + (f", {gib(sum(sizes))}" if sizes else "")
+            )
+    return observations
+
+
+def _servers_table(status: EndpointStatus) -> str:
+    rows = ["| server | answering | model | size | VRAM | until |", "|---|---|---|---|---|---|"]
+    for server in status.servers:
+        if not server.loaded:
+            detail = server.error or server.note or ""
+            rows.append(f"| {server.base_url} | {server.answering} | {detail} | | | |")
+        for m in server.loaded:
+            until = f"{m.expires_at.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC" if m.expires_at else ""
+            rows.append(
+                f"| {server.base_url} | {server.answering} | {m.name} | {gib(m.size_bytes)} "
+                f"| {gib(m.vram_bytes)} | {until} |"
+            )
+    return "\n".join(rows)
