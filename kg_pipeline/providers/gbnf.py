@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -76,7 +77,8 @@ class _Grammar:
         extra = set(schema) - _HANDLED[kind]
         if extra:
             raise UnsupportedSchema(f"{hint}: {sorted(extra)} not translated to a grammar")
-        return getattr(self, f"_{kind}")(schema, hint)
+        translate: Callable[[dict[str, Any], str], str] = getattr(self, f"_{kind}")
+        return translate(schema, hint)
 
     def _object(self, schema: dict[str, Any], hint: str) -> str:
         properties: dict[str, Any] = schema.get("properties", {})
