@@ -34,7 +34,9 @@ ProviderName = Literal["ollama", "openai_compatible", "vllm", "llamacpp", "opena
 # prompt_only: no constrained decoding, for servers or models without a JSON mode
 # (supports_json_mode false); the schema is then only in the prompt, and the answer is repaired
 # and validated like any other.
-StructuredOutputDialect = Literal["auto", "json_schema", "json_object_schema", "prompt_only"]
+StructuredOutputDialect = Literal[
+    "auto", "json_schema", "json_object_schema", "gbnf", "prompt_only"
+]
 
 
 class EndpointSettings(BaseModel):

@@ -3,7 +3,9 @@
 The servers agree on the request shape but not on structured output: vLLM and OpenAI take
 ``{"type": "json_schema", ...}``, while llama-cpp-python's server answers that with HTTP 500 and
 wants ``{"type": "json_object", "schema": ...}``. The dialect is configured per endpoint; with
-``auto`` it is detected once, on the first request, and remembered.
+``auto`` it is detected once, on the first request, and remembered. llama.cpp's servers (both)
+get the schema as a grammar of compact JSON (``gbnf``, see gbnf.py): the grammar each builds
+from a schema itself lets the model indent, which costs output tokens.
 """
 
 from __future__ import annotations
@@ -22,15 +24,18 @@ from kg_pipeline.providers.base import (
     StructuredOutputDialect,
     ThinkingMode,
 )
+from kg_pipeline.providers.gbnf import schema_to_gbnf
 from kg_pipeline.providers.http import HTTPStatusUnavailable, finish, make_client, request_json
 from kg_pipeline.serving.model_status import NOT_REPORTED, LoadedModel, ModelAction, as_int
 
 log = logging.getLogger(__name__)
 
-# llama.cpp's llama-server takes json_schema as OpenAI and vLLM do (and json_object + schema);
-# llama-cpp-python's server only the latter: "auto" serves both with one request learnt once.
+# llama.cpp's llama-server takes json_schema as OpenAI and vLLM do (and json_object + schema),
+# llama-cpp-python's server only the latter; both take a ``grammar`` (GBNF), which says how
+# much whitespace the model may write: "gbnf" for both, compact. "auto" serves the other
+# OpenAI-compatible servers with one request learnt once.
 _DEFAULT_DIALECT: dict[str, StructuredOutputDialect] = {
-    "llamacpp": "auto",
+    "llamacpp": "gbnf",
     "vllm": "json_schema",
     "openai": "json_schema",
     "openai_compatible": "auto",
@@ -98,7 +103,9 @@ class OpenAICompatibleProvider:
             "max_tokens": max_output_tokens or s.output_budget,
             "stream": False,
         }
-        if dialect != "prompt_only":
+        if dialect == "gbnf":
+            payload["grammar"] = schema_to_gbnf(json_schema)
+        elif dialect != "prompt_only":
             payload["response_format"] = response_format(dialect, json_schema)
         if s.seed is not None:
             payload["seed"] = s.seed

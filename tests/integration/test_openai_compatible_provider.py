@@ -74,11 +74,11 @@ def test_vllm_gets_json_schema_structured_output_and_usage_is_read() -> None:
     assert result.stats.prompt_tokens == 700 and result.stats.completion_tokens == 42
 
 
-def test_llamacpp_asks_for_json_schema_first_and_keeps_it_when_the_server_takes_it() -> None:
-    # llama-server takes OpenAI's json_schema: one request, and the dialect is learnt.
+def test_auto_asks_for_json_schema_first_and_keeps_it_when_the_server_takes_it() -> None:
+    # A server that takes OpenAI's json_schema: one request, and the dialect is learnt.
     with StandInServer() as server:
         server.reply("POST", "/v1/chat/completions", completion(ANSWER))
-        p = provider(server, provider="llamacpp")
+        p = provider(server, provider="openai_compatible")
         extract(p)
         fmt = server.requests[0].body["response_format"]
         assert len(server.requests) == 1
@@ -190,3 +190,18 @@ def test_models_are_listed_from_v1_models() -> None:
     with StandInServer() as server:
         server.reply("GET", "/v1/models", Reply(body={"object": "list", "data": [{"id": "a"}]}))
         assert asyncio.run(provider(server).list_models()) == ["a"]
+
+
+def test_llamacpp_sends_the_schema_as_a_compact_grammar_not_a_response_format() -> None:
+    # Both llama.cpp servers take "grammar" (llama-server: tools/server/server-common.cpp reads
+    # it beside response_format and refuses the two together; llama-cpp-python: its
+    # CreateChatCompletionRequest.grammar). The grammar the servers build from a schema would
+    # let the model indent.
+    with StandInServer() as server:
+        server.reply("POST", "/v1/chat/completions", completion(ANSWER))
+        p = provider(server, provider="llamacpp")
+        extract(p)
+        [request] = server.requests
+    assert "response_format" not in request.body
+    assert request.body["grammar"].startswith("space ::= ")
+    assert p.dialect == "gbnf"
