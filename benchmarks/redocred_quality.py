@@ -48,6 +48,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from naive_extract import naive_extract
 
+from kg_pipeline.contract.messages import (
+    NAMED_VERSIONS,
+    PROMPT_V2,
+    PROMPT_V3,
+    PROMPT_V4,
+    PROMPT_V5,
+    PROMPT_V6,
+    PROMPT_VERSION,
+)
 from kg_pipeline.contract.schema import (
     Concept,
     DirectionSemantics,
@@ -63,18 +72,7 @@ from kg_pipeline.extraction.extract import ExtractionOptions, ExtractionStatus, 
 from kg_pipeline.extraction.grounding import ground_extraction
 from kg_pipeline.extraction.merging import MergePolicy, merge_as_extraction, merge_document
 from kg_pipeline.extraction.named_answers import resolve_named_answer
-from kg_pipeline.extraction.prompts import (
-    GLEANING_REQUEST,
-    NAMED_VERSIONS,
-    PROMPT_V2,
-    PROMPT_V3,
-    PROMPT_V4,
-    PROMPT_V5,
-    PROMPT_V6,
-    PROMPT_VERSION,
-    build_messages,
-    decoding_schema,
-)
+from kg_pipeline.extraction.prompts import GLEANING_REQUEST, build_messages, decoding_schema
 from kg_pipeline.middleware.resilient import ResilientProvider
 from kg_pipeline.providers import ProviderError, create_provider
 from kg_pipeline.providers.parsing import parse_extraction

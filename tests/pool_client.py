@@ -16,11 +16,11 @@ from pathlib import Path
 
 import dagster as dg
 
+from kg_pipeline.contract.messages import PromptMessages
 from kg_pipeline.contract.schema import extraction_json_schema
 from kg_pipeline.defs.assets.extractions import provider_stack
 from kg_pipeline.defs.pools import Backoff, EndpointPools
 from kg_pipeline.defs.resources import ModelEndpoint
-from kg_pipeline.extraction.prompts import PromptMessages
 
 LIMIT = 2
 REQUESTS_PER_RUN = 4

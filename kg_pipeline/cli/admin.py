@@ -18,11 +18,11 @@ import dagster as dg
 from pydantic import ValidationError
 
 from kg_pipeline.cli.common import fail
+from kg_pipeline.contract.messages import PROMPT_VERSIONS
 from kg_pipeline.corpus.chunking import chunk_document
 from kg_pipeline.corpus.documents import load_corpus
 from kg_pipeline.defs.registry import ensure_registered, sync_partitions
 from kg_pipeline.extraction.extract import extract_chunk
-from kg_pipeline.extraction.prompts import PROMPT_VERSIONS
 from kg_pipeline.providers import ProviderError, create_provider
 from kg_pipeline.providers.base import EndpointSettings, ThinkingMode
 from kg_pipeline.serving.local_server import DEFAULT_PORT, DEFAULT_SLOTS, REQUEST_TIMEOUT_SECONDS

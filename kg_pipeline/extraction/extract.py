@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from kg_pipeline.contract.messages import NAMED_VERSIONS, PROMPT_VERSION
 from kg_pipeline.contract.schema import Extraction
 from kg_pipeline.contract.vocabulary import BASE_VOCABULARY, Vocabulary
 from kg_pipeline.corpus.chunking import Chunk
@@ -25,13 +26,7 @@ from kg_pipeline.extraction import telemetry
 from kg_pipeline.extraction.grounding import GroundingSummary, ground_extraction
 from kg_pipeline.extraction.merging import merge_as_extraction
 from kg_pipeline.extraction.named_answers import NamedAnswerSummary, resolve_named_answer
-from kg_pipeline.extraction.prompts import (
-    NAMED_VERSIONS,
-    PROMPT_VERSION,
-    build_messages,
-    decoding_schema,
-    gleaning_request,
-)
+from kg_pipeline.extraction.prompts import build_messages, decoding_schema, gleaning_request
 from kg_pipeline.extraction.routing import RoutingDecision
 from kg_pipeline.providers import (
     CallStats,

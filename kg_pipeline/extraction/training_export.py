@@ -32,6 +32,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from kg_pipeline.contract.messages import PROMPT_VERSION, PromptMessages
 from kg_pipeline.contract.reference import Reference
 from kg_pipeline.contract.schema import Extraction
 from kg_pipeline.contract.vocabulary import Vocabulary, VocabularyError, resolve_vocabulary
@@ -44,7 +45,7 @@ from kg_pipeline.extraction.extract import (
     read_records,
 )
 from kg_pipeline.extraction.merging import merge_document
-from kg_pipeline.extraction.prompts import PROMPT_VERSION, PromptMessages, build_messages
+from kg_pipeline.extraction.prompts import build_messages
 from kg_pipeline.quality.concepts import FuzzySimilarity, MatchLevel, score_concepts
 
 

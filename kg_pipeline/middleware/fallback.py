@@ -20,8 +20,8 @@ import asyncio
 import time
 from typing import Any
 
+from kg_pipeline.contract.messages import PromptMessages
 from kg_pipeline.contract.pricing import cost_usd
-from kg_pipeline.extraction.prompts import PromptMessages
 from kg_pipeline.providers.base import (
     CallStats,
     ExtractionProvider,

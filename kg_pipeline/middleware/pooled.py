@@ -15,7 +15,7 @@ import time
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
-from kg_pipeline.extraction.prompts import PromptMessages
+from kg_pipeline.contract.messages import PromptMessages
 from kg_pipeline.providers.base import EndpointSettings, ExtractionProvider, ProviderResult
 
 

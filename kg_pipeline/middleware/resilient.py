@@ -37,7 +37,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
-from kg_pipeline.extraction.prompts import PromptMessages
+from kg_pipeline.contract.messages import PromptMessages
 from kg_pipeline.providers.base import (
     CallStats,
     EndpointSettings,

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import httpx
 
-from kg_pipeline.extraction.prompts import PromptMessages
+from kg_pipeline.contract.messages import PromptMessages
 from kg_pipeline.perf.stats import LevelResult, RequestTiming
 from kg_pipeline.providers import EndpointSettings, OllamaProvider, OpenAICompatibleProvider
 from kg_pipeline.providers.http import make_client

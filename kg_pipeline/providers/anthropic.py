@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from kg_pipeline.extraction.prompts import PromptMessages
+from kg_pipeline.contract.messages import PromptMessages
 from kg_pipeline.providers.base import (
     CallStats,
     EndpointSettings,

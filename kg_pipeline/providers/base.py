@@ -11,8 +11,8 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
+from kg_pipeline.contract.messages import PromptMessages
 from kg_pipeline.contract.schema import Extraction
-from kg_pipeline.extraction.prompts import PromptMessages
 
 
 class ThinkingMode(StrEnum):

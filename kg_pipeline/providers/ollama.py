@@ -6,7 +6,7 @@ import logging
 import math
 from typing import Any
 
-from kg_pipeline.extraction.prompts import PromptMessages
+from kg_pipeline.contract.messages import PromptMessages
 from kg_pipeline.providers.base import (
     CallStats,
     EndpointSettings,

@@ -2,4 +2,5 @@
 llama-server, fetching the default model, the endpoints a model is served at, what each server
 has loaded (model status), quantization advice and this machine's hardware. Imports ``providers``
 (``model_status`` only inside functions or for type checking, since the providers import its
-dataclasses, and Dagster only in ``observe_status``); never the stages above it."""
+dataclasses); never Dagster (its observations of model status are in defs/model_observations.py)
+nor the stages above it."""

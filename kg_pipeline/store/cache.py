@@ -16,8 +16,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from kg_pipeline.contract.messages import PromptMessages
 from kg_pipeline.contract.schema import Extraction
-from kg_pipeline.extraction.prompts import PromptMessages
 from kg_pipeline.providers.base import (
     CallStats,
     EndpointSettings,

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 
-from kg_pipeline.extraction.prompts import PromptVersion
+from kg_pipeline.contract.messages import PromptVersion
 from kg_pipeline.providers.base import (
     EndpointSettings,
     ProviderName,

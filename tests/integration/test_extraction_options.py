@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from kg_pipeline.contract.messages import PROMPT_V2, PROMPT_V4, PROMPT_V5, PROMPT_V6
 from kg_pipeline.contract.vocabulary import named_vocabulary
 from kg_pipeline.corpus.chunking import chunk_document
 from kg_pipeline.extraction.extract import ChunkExtraction, ExtractionOptions, extract_chunk
@@ -14,10 +15,6 @@ from kg_pipeline.extraction.prompts import (
     BARE_GLEANING_REQUEST,
     GLEANING_REQUEST,
     NAMED_GLEANING_REQUEST,
-    PROMPT_V2,
-    PROMPT_V4,
-    PROMPT_V5,
-    PROMPT_V6,
 )
 from kg_pipeline.providers import create_provider
 from kg_pipeline.serving.endpoints import EndpointSettings

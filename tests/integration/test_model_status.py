@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from kg_pipeline.defs.model_observations import observe_status
 from kg_pipeline.providers import EndpointSettings, OllamaProvider, OpenAICompatibleProvider
 from kg_pipeline.providers.base import ProviderUnavailable
 from kg_pipeline.providers.openai_compatible import kv_cache_usage
@@ -15,7 +16,6 @@ from kg_pipeline.serving.model_status import (
     NOT_REPORTED,
     endpoint_status,
     is_local,
-    observe_status,
     status_lines,
     switch,
 )

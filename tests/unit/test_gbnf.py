@@ -7,8 +7,9 @@ import re
 
 import pytest
 
+from kg_pipeline.contract.messages import PROMPT_VERSIONS
 from kg_pipeline.contract.vocabulary import BASE_VOCABULARY, named_vocabulary
-from kg_pipeline.extraction.prompts import PROMPT_VERSIONS, decoding_schema
+from kg_pipeline.extraction.prompts import decoding_schema
 from kg_pipeline.providers.gbnf import SPACE, UnsupportedSchema, schema_to_gbnf
 
 

@@ -2,11 +2,7 @@ import json
 
 import pytest
 
-from kg_pipeline.contract.schema import Extraction
-from kg_pipeline.contract.vocabulary import BASE_VOCABULARY, Vocabulary, named_vocabulary
-from kg_pipeline.extraction.prompts import (
-    BARE_GLEANING_REQUEST,
-    GLEANING_REQUEST,
+from kg_pipeline.contract.messages import (
     NAMED_VERSIONS,
     PROMPT_V2,
     PROMPT_V3,
@@ -14,6 +10,12 @@ from kg_pipeline.extraction.prompts import (
     PROMPT_V5,
     PROMPT_V6,
     PROMPT_VERSION,
+)
+from kg_pipeline.contract.schema import Extraction
+from kg_pipeline.contract.vocabulary import BASE_VOCABULARY, Vocabulary, named_vocabulary
+from kg_pipeline.extraction.prompts import (
+    BARE_GLEANING_REQUEST,
+    GLEANING_REQUEST,
     USER_PREFIX,
     build_messages,
     decoding_schema,

@@ -6,6 +6,7 @@ import os
 import dagster as dg
 from pydantic import Field
 
+from kg_pipeline.contract.messages import PROMPT_VERSION
 from kg_pipeline.contract.vocabulary import resolve_vocabulary
 from kg_pipeline.corpus.chunking import Chunk
 from kg_pipeline.corpus.documents import Document
@@ -22,7 +23,6 @@ from kg_pipeline.extraction.baseline import (
 )
 from kg_pipeline.extraction.extract import ExtractionStatus
 from kg_pipeline.extraction.outcome import incomplete_run_message
-from kg_pipeline.extraction.prompts import PROMPT_VERSION
 from kg_pipeline.store.config import ConfigError
 
 CLOUD_BASELINE_KEY = "cloud_baseline"  # the resource key: the asset's parameter name

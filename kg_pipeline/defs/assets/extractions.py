@@ -16,6 +16,7 @@ from kg_pipeline.contract.vocabulary import Vocabulary, resolve_vocabulary
 from kg_pipeline.corpus.chunking import Chunk
 from kg_pipeline.defs.assets.analytics import record_extraction_analytics
 from kg_pipeline.defs.assets.extraction_metadata import extraction_metadata, fail_if_incomplete
+from kg_pipeline.defs.model_observations import observe_status
 from kg_pipeline.defs.pools import EndpointPools, endpoint_pools
 from kg_pipeline.defs.resources import ModelEndpoint, ModelRegistry
 from kg_pipeline.extraction import telemetry
@@ -32,7 +33,7 @@ from kg_pipeline.middleware.fleet import FleetProvider
 from kg_pipeline.middleware.live import LiveProvider, Switch
 from kg_pipeline.middleware.resilient import ResilientProvider, RetryPolicy
 from kg_pipeline.providers import EndpointSettings, ExtractionProvider, create_provider
-from kg_pipeline.serving.model_status import endpoint_status, observe_status
+from kg_pipeline.serving.model_status import endpoint_status
 from kg_pipeline.store.cache import CachedProvider
 from kg_pipeline.store.config import ConfigError, ModelConfig
 from kg_pipeline.store.database import create_engine

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import dagster as dg
 from pydantic import BaseModel, Field
 
+from kg_pipeline.contract.messages import PROMPT_VERSION
 from kg_pipeline.contract.reference import Reference
 from kg_pipeline.contract.vocabulary import Vocabulary, resolve_vocabulary
 from kg_pipeline.corpus.chunking import chunk_document
@@ -29,7 +30,6 @@ from kg_pipeline.defs.resources import ModelRegistry
 from kg_pipeline.extraction.extract import ChunkExtraction, ExtractionStatus
 from kg_pipeline.extraction.merging import merge_extractions
 from kg_pipeline.extraction.outcome import incomplete_run_message
-from kg_pipeline.extraction.prompts import PROMPT_VERSION
 from kg_pipeline.providers.base import EndpointSettings, ProviderError, ProviderUnavailable
 from kg_pipeline.providers.vision import Description, describe_image
 from kg_pipeline.store.config import ConfigError, ConfigStore, ModelConfig

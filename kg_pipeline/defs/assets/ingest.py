@@ -14,6 +14,7 @@ from typing import Any
 import dagster as dg
 from pydantic import BaseModel, Field
 
+from kg_pipeline.contract.messages import PROMPT_VERSION
 from kg_pipeline.contract.reference import Reference
 from kg_pipeline.contract.vocabulary import resolve_vocabulary
 from kg_pipeline.corpus.chunking import Chunk, chunk_document
@@ -24,7 +25,6 @@ from kg_pipeline.defs.assets.extractions import run_extraction, write_atomically
 from kg_pipeline.defs.resources import ModelRegistry
 from kg_pipeline.extraction.extract import ChunkExtraction, ExtractionStatus
 from kg_pipeline.extraction.merging import merge_extractions
-from kg_pipeline.extraction.prompts import PROMPT_VERSION
 
 
 class IngestConfig(dg.Config):
