@@ -18,9 +18,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from kg_pipeline.providers.fleet import FleetProvider
 
 from kg_pipeline.contract.messages import PromptMessages
+from kg_pipeline.middleware.fleet import FleetProvider
 from kg_pipeline.providers import EndpointSettings, OpenAICompatibleProvider
 from kg_pipeline.serving.local_model import MODEL_ALIAS
 from kg_pipeline.serving.local_server import LocalServer
