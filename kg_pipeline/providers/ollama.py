@@ -15,7 +15,7 @@ from kg_pipeline.providers.base import (
     TruncatedOutput,
 )
 from kg_pipeline.providers.http import finish, make_client, request_json
-from kg_pipeline.serving.model_status import LoadedModel, ModelAction, as_int, parse_timestamp
+from kg_pipeline.providers.loaded import LoadedModel, ModelAction, as_int, parse_timestamp
 
 log = logging.getLogger(__name__)
 

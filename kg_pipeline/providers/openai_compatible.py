@@ -26,7 +26,7 @@ from kg_pipeline.providers.base import (
 )
 from kg_pipeline.providers.gbnf import schema_to_gbnf
 from kg_pipeline.providers.http import HTTPStatusUnavailable, finish, make_client, request_json
-from kg_pipeline.serving.model_status import NOT_REPORTED, LoadedModel, ModelAction, as_int
+from kg_pipeline.providers.loaded import NOT_REPORTED, LoadedModel, ModelAction, as_int
 
 log = logging.getLogger(__name__)
 

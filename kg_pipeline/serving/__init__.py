@@ -1,6 +1,5 @@
 """The embedded model server and what knows about model servers: building and starting
 llama-server, fetching the default model, the endpoints a model is served at, what each server
 has loaded (model status), quantization advice and this machine's hardware. Imports ``providers``
-(``model_status`` only inside functions or for type checking, since the providers import its
-dataclasses); never Dagster (its observations of model status are in defs/model_observations.py)
-nor the stages above it."""
+(whose loaded.py holds the dataclasses a server's answer fills); never Dagster (its observations
+of model status are in defs/model_observations.py) nor the stages above it."""

@@ -3,12 +3,9 @@ on the first chunk.
 
 The wire details (Ollama's ``/api/ps`` and ``keep_alive: 0``, the OpenAI-compatible
 ``/v1/models``) live in the provider modules, which answer ``loaded_models``, ``unload`` and
-``preload`` with the dataclasses below. This module asks every server of a registered model,
-reads the GPU totals when the server is on this machine, times a switch step by step, and turns a
-status into Dagster observations.
-
-The providers import this module for its dataclasses, so it imports them only inside functions
-(or for type checking): a module-level import would be circular.
+``preload`` with the dataclasses of providers/loaded.py. This module asks every server of a
+registered model, reads the GPU totals when the server is on this machine and times a switch step
+by step; defs/model_observations.py turns a status into Dagster observations.
 """
 
 from __future__ import annotations
@@ -19,59 +16,29 @@ import ipaddress
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
+from kg_pipeline.providers import (
+    ExtractionProvider,
+    ProviderError,
+    ProviderUnavailable,
+    create_provider,
+)
+from kg_pipeline.providers.base import EndpointSettings
+from kg_pipeline.providers.loaded import (
+    NOT_REPORTED,
+    LoadedModel,
+    ManagesModels,
+    ModelAction,
+    Outcome,
+)
 from kg_pipeline.serving.hardware import Gpu, GpuQueryError, query_gpus
 
 if TYPE_CHECKING:
-    from kg_pipeline.providers.base import EndpointSettings, ExtractionProvider
     from kg_pipeline.store.config import ModelConfig
 
 _GIB = 1024**3
-NOT_REPORTED = "not reported by this server"
-
-Outcome = Literal["done", "skipped", "failed"]
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """One model a server holds in memory. A figure the server does not report is None, never a
-    made-up zero; ``memory_note`` then says why."""
-
-    name: str
-    endpoint: str
-    size_bytes: int | None = None
-    vram_bytes: int | None = None
-    expires_at: dt.datetime | None = None  # when keep_alive runs out (Ollama)
-    context_length: int | None = None
-    kv_cache_usage: float | None = None  # 0-1, fraction of KV-cache blocks in use (vLLM)
-    memory_note: str | None = None
-
-    def is_model(self, configured: str) -> bool:
-        """A name without a tag means its ``:latest`` (Ollama lists ``llama3.2:latest`` for a
-        model registered as ``llama3.2``)."""
-        return self.name in (configured, f"{configured}:latest")
-
-
-@dataclass(frozen=True)
-class ModelAction:
-    """What an unload or preload did, or why nothing was done."""
-
-    outcome: Outcome
-    detail: str
-
-
-@runtime_checkable
-class ManagesModels(Protocol):
-    """The providers that can say what their server has loaded, and (where the server allows
-    it) load and unload. Hosted APIs (Anthropic) do not: loading is their business."""
-
-    async def loaded_models(self) -> list[LoadedModel]: ...
-
-    async def unload(self, model: str) -> ModelAction: ...
-
-    async def preload(self, model: str, keep_alive: str | None = None) -> ModelAction: ...
 
 
 @dataclass(frozen=True)
@@ -143,21 +110,6 @@ class SwitchReport:
         return "; ".join(parts) or "nothing to unload or preload"
 
 
-def as_int(value: object) -> int | None:
-    """A count from a JSON body; anything else (missing, a string, a bool) is unknown."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def parse_timestamp(value: object) -> dt.datetime | None:
-    """RFC 3339 as servers write it (Go writes nanoseconds and ``Z``); None when unreadable."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def gib(value: int | None) -> str:
     return f"{value / _GIB:.1f} GiB" if value is not None else "?"
 
@@ -174,13 +126,10 @@ def is_local(base_url: str) -> bool:
 
 
 def _open(settings: EndpointSettings) -> ExtractionProvider:
-    from kg_pipeline.providers import create_provider  # circular at module level (see above)
-
     return create_provider(settings)
 
 
 async def _server_status(settings: EndpointSettings) -> ServerStatus:
-    from kg_pipeline.providers import ProviderError, ProviderUnavailable
 
     provider = _open(settings)
     started = time.perf_counter()
@@ -241,7 +190,6 @@ async def endpoint_status(config: ModelConfig) -> EndpointStatus:
 async def _step(
     action: Literal["unload", "preload"], settings: EndpointSettings, model: str
 ) -> SwitchStep:
-    from kg_pipeline.providers import ProviderError
 
     provider = _open(settings)
     started = time.perf_counter()

@@ -11,14 +11,9 @@ import pytest
 from kg_pipeline.defs.model_observations import observe_status
 from kg_pipeline.providers import EndpointSettings, OllamaProvider, OpenAICompatibleProvider
 from kg_pipeline.providers.base import ProviderUnavailable
+from kg_pipeline.providers.loaded import NOT_REPORTED
 from kg_pipeline.providers.openai_compatible import kv_cache_usage
-from kg_pipeline.serving.model_status import (
-    NOT_REPORTED,
-    endpoint_status,
-    is_local,
-    status_lines,
-    switch,
-)
+from kg_pipeline.serving.model_status import endpoint_status, is_local, status_lines, switch
 from kg_pipeline.store.config import ModelConfig
 from tests.stand_in_server import Reply, StandInServer, chat_completion
 

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from kg_pipeline.contract.pricing import PriceFileError
 from kg_pipeline.defs.resources import ModelRegistry
+from kg_pipeline.defs.results_files import results_dir, write_atomically
 from kg_pipeline.extraction.extract import ChunkExtraction
 from kg_pipeline.store.analytics import (
     DEFAULT_BASELINE_MODEL,
@@ -141,9 +142,6 @@ def extraction_analytics(
     """Chunks, tokens, cost, latency, success rate and fallbacks per provider/model over the last
     days, and the savings against running everything on the cloud baseline model; then each
     model's fallback rate and the seconds its failed attempts added."""
-    # Imported here: kg_pipeline.defs.assets.extractions imports this module to record its runs.
-    from kg_pipeline.defs.assets.extractions import results_dir, write_atomically
-
     since = dt.datetime.now(dt.UTC) - dt.timedelta(days=config.days)
     rows = combine(query(model_registry.store().engine, since))
     whole = total(rows)

@@ -1,11 +1,9 @@
 """`extractions`: one set of chunk extraction records per model endpoint."""
 
 import asyncio
-import os
 import time
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -19,6 +17,7 @@ from kg_pipeline.defs.assets.extraction_metadata import extraction_metadata, fai
 from kg_pipeline.defs.model_observations import observe_status
 from kg_pipeline.defs.pools import EndpointPools, endpoint_pools
 from kg_pipeline.defs.resources import ModelEndpoint, ModelRegistry
+from kg_pipeline.defs.results_files import results_dir, write_atomically
 from kg_pipeline.extraction import telemetry
 from kg_pipeline.extraction.extract import (
     DEFAULT_OPTIONS,
@@ -53,19 +52,6 @@ RunContext = dg.AssetExecutionContext | dg.OpExecutionContext
 def routed_name(partition: str) -> str:
     """Where a routed run's results go: beside, not over, the model's own single-model run."""
     return f"{partition}+routed"
-
-
-def results_dir() -> Path:
-    """Where reports and extraction records land as files, besides Dagster's own storage."""
-    return Path(os.environ.get("KG_RESULTS_DIR", "results"))
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Readers never see a half-written file, and a re-run replaces rather than appends."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(path.suffix + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(path)
 
 
 class ExtractionsConfig(dg.Config):

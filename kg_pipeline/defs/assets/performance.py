@@ -17,8 +17,9 @@ if TYPE_CHECKING:  # the type define_asset_job returns; not exported by dagster
     )
 
 from kg_pipeline.defs.assets.corpus import DEFAULT_CORPUS_DIR
-from kg_pipeline.defs.assets.extractions import MODEL_POOL, results_dir, write_atomically
+from kg_pipeline.defs.assets.extractions import MODEL_POOL
 from kg_pipeline.defs.resources import ModelRegistry
+from kg_pipeline.defs.results_files import results_dir, write_atomically
 from kg_pipeline.perf.report import render_levels, render_resources
 from kg_pipeline.perf.sweep import plot_sweep, run_sweep
 from kg_pipeline.store.config import ConfigError

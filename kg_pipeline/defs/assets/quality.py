@@ -16,7 +16,8 @@ from kg_pipeline.contract.vocabulary import (
 )
 from kg_pipeline.corpus.chunking import Chunk
 from kg_pipeline.corpus.documents import Document
-from kg_pipeline.defs.assets.extractions import results_dir, routed_name, write_atomically
+from kg_pipeline.defs.assets.extractions import routed_name
+from kg_pipeline.defs.results_files import results_dir, write_atomically
 from kg_pipeline.extraction.baseline import Baseline
 from kg_pipeline.extraction.extract import ChunkExtraction, RecordsFileError, read_records
 from kg_pipeline.providers.embeddings import HTTPEmbedder
