@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from kg_pipeline.corpus.chunking import Chunk
-from kg_pipeline.extraction.extract import ExtractionStatus, extract_chunks
+from kg_pipeline.extraction.extract import extract_chunks
+from kg_pipeline.extraction.records import ExtractionStatus
 from kg_pipeline.middleware.fleet import FleetProvider
 from kg_pipeline.middleware.resilient import ResilientProvider
 from kg_pipeline.providers import EndpointSettings, OpenAICompatibleProvider

@@ -68,11 +68,12 @@ from kg_pipeline.contract.vocabulary import Vocabulary
 from kg_pipeline.corpus.chunking import Chunk, chunk_document
 from kg_pipeline.corpus.importers.common import ImportedDocument
 from kg_pipeline.corpus.importers.redocred import import_redocred
-from kg_pipeline.extraction.extract import ExtractionOptions, ExtractionStatus, extract_chunks
+from kg_pipeline.extraction.extract import ExtractionOptions, extract_chunks
 from kg_pipeline.extraction.grounding import ground_extraction
 from kg_pipeline.extraction.merging import MergePolicy, merge_as_extraction, merge_document
 from kg_pipeline.extraction.named_answers import resolve_named_answer
 from kg_pipeline.extraction.prompts import GLEANING_REQUEST, build_messages, decoding_schema
+from kg_pipeline.extraction.records import ExtractionStatus
 from kg_pipeline.middleware.resilient import ResilientProvider
 from kg_pipeline.providers import ProviderError, create_provider
 from kg_pipeline.providers.parsing import parse_extraction

@@ -22,7 +22,7 @@ from kg_pipeline.contract.vocabulary import BASE_VOCABULARY
 from kg_pipeline.corpus.chunking import Chunk
 from kg_pipeline.corpus.documents import Document
 from kg_pipeline.extraction.baseline import curated_baseline
-from kg_pipeline.extraction.extract import ChunkExtraction, ExtractionStatus
+from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
 from kg_pipeline.providers import CallStats
 from kg_pipeline.quality.report import build_quality_report
 

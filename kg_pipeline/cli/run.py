@@ -74,6 +74,7 @@ def _saying_at_info() -> Iterator[None]:
 
 
 def _execute(job_name: str, run_config: dict[str, Any], partition: str | None = None) -> None:
+    # Not a circle: loading every asset costs seconds, which only the commands that run a job pay.
     from kg_pipeline.definitions import defs
 
     instance = _instance()

@@ -22,8 +22,8 @@ from pydantic import BaseModel
 from kg_pipeline.contract.reference import Provenance, Reference
 from kg_pipeline.corpus.chunking import Chunk
 from kg_pipeline.corpus.documents import Document
-from kg_pipeline.extraction.extract import ChunkExtraction
 from kg_pipeline.extraction.merging import merge_extractions
+from kg_pipeline.extraction.records import ChunkExtraction
 
 
 class RecordingMeta(BaseModel):

@@ -11,22 +11,18 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from enum import StrEnum
-from pathlib import Path
 from typing import Any
-
-from pydantic import BaseModel, Field, ValidationError
 
 from kg_pipeline.contract.messages import NAMED_VERSIONS, PROMPT_VERSION
 from kg_pipeline.contract.schema import Extraction
 from kg_pipeline.contract.vocabulary import BASE_VOCABULARY, Vocabulary
 from kg_pipeline.corpus.chunking import Chunk
 from kg_pipeline.extraction import telemetry
-from kg_pipeline.extraction.grounding import GroundingSummary, ground_extraction
+from kg_pipeline.extraction.grounding import ground_extraction
 from kg_pipeline.extraction.merging import merge_as_extraction
 from kg_pipeline.extraction.named_answers import NamedAnswerSummary, resolve_named_answer
 from kg_pipeline.extraction.prompts import build_messages, decoding_schema, gleaning_request
+from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
 from kg_pipeline.extraction.routing import RoutingDecision
 from kg_pipeline.providers import (
     CallStats,
@@ -36,13 +32,6 @@ from kg_pipeline.providers import (
     ProviderResult,
     TruncatedOutput,
 )
-
-
-class ExtractionStatus(StrEnum):
-    VALID = "valid"
-    MALFORMED = "malformed"
-    TRUNCATED = "truncated"
-    UNAVAILABLE = "unavailable"
 
 
 @dataclass(frozen=True)
@@ -64,51 +53,6 @@ class ExtractionOptions:
 
 
 DEFAULT_OPTIONS = ExtractionOptions()
-
-
-class ChunkExtraction(BaseModel):
-    chunk_id: str
-    document_id: str
-    endpoint: str
-    provider: str
-    model: str
-    prompt_version: str = PROMPT_VERSION
-    vocabulary: str
-    status: ExtractionStatus
-    extraction: Extraction | None = None
-    error: str | None = None
-    stats: CallStats | None = None
-    extracted_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
-    # Set in routed runs: the chunk's analysis and why its model was chosen.
-    routing: RoutingDecision | None = None
-    # For answers naming concepts by label (prompt kg-extract-v4): how the names were resolved.
-    named_answer: NamedAnswerSummary | None = None
-    # Quote offsets into the chunk's text and what grounding changed (None: not grounded).
-    grounding: GroundingSummary | None = None
-    # One entry per gleaning pass: its call, or the error that ended gleaning early.
-    gleaning: list[CallStats] = Field(default_factory=list)
-    gleaning_error: str | None = None
-
-
-class RecordsFileError(ValueError):
-    """A line of a records file is not an extraction record; the message names file and line."""
-
-
-def read_records(path: Path) -> list[ChunkExtraction]:
-    """The records of a file written one JSON record a line (``results/extractions/*.jsonl``,
-    `kg ingest`'s records file); blank lines are skipped."""
-    records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(ChunkExtraction.model_validate_json(line))
-        except ValidationError as exc:
-            raise RecordsFileError(
-                f"{path}:{number} is not an extraction record ({exc.error_count()} errors, "
-                f"first: {exc.errors()[0]['msg']})"
-            ) from exc
-    return records
 
 
 ProgressCallback = Callable[[int, int, ChunkExtraction], None]

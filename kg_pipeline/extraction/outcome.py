@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kg_pipeline.extraction.extract import ChunkExtraction, ExtractionStatus
+from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
 
 # Distinct root causes spelled out in a failure message; the rest are counted.
 MAX_CAUSES = 3

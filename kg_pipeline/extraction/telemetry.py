@@ -20,22 +20,20 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from kg_pipeline.contract.pricing import cost_usd
+from kg_pipeline.extraction.records import ChunkExtraction
 from kg_pipeline.providers import (
     EndpointSettings,
     ProviderError,
     ProviderUnavailable,
     create_provider,
 )
-
-if TYPE_CHECKING:
-    from kg_pipeline.extraction.extract import ChunkExtraction
 
 log = logging.getLogger(__name__)
 

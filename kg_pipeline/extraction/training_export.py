@@ -38,14 +38,14 @@ from kg_pipeline.contract.schema import Extraction
 from kg_pipeline.contract.vocabulary import Vocabulary, VocabularyError, resolve_vocabulary
 from kg_pipeline.corpus.chunking import chunk_document
 from kg_pipeline.corpus.documents import DocumentError, load_corpus, read_document
-from kg_pipeline.extraction.extract import (
+from kg_pipeline.extraction.merging import merge_document
+from kg_pipeline.extraction.prompts import build_messages
+from kg_pipeline.extraction.records import (
     ChunkExtraction,
     ExtractionStatus,
     RecordsFileError,
     read_records,
 )
-from kg_pipeline.extraction.merging import merge_document
-from kg_pipeline.extraction.prompts import build_messages
 from kg_pipeline.quality.concepts import FuzzySimilarity, MatchLevel, score_concepts
 
 

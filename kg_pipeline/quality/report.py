@@ -14,8 +14,8 @@ from kg_pipeline.contract.vocabulary import Vocabulary
 from kg_pipeline.corpus.chunking import Chunk
 from kg_pipeline.corpus.documents import Document
 from kg_pipeline.extraction.baseline import Baseline
-from kg_pipeline.extraction.extract import ChunkExtraction, ExtractionStatus
 from kg_pipeline.extraction.merging import merge_document
+from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
 from kg_pipeline.quality.calibration import expected_calibration_error
 from kg_pipeline.quality.concepts import (
     PRF,

@@ -44,7 +44,7 @@ from kg_pipeline.contract.pricing import (
     price_table,
     prices_file,
 )
-from kg_pipeline.extraction.extract import ChunkExtraction, ExtractionStatus
+from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
 from kg_pipeline.store.database import extraction_analytics
 
 DEFAULT_BASELINE_MODEL = "gpt-4o"

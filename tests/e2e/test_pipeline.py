@@ -10,7 +10,7 @@ import pytest
 from kg_pipeline.definitions import baseline, chunks, documents, extractions, quality_report
 from kg_pipeline.defs.assets.corpus import DocumentsConfig
 from kg_pipeline.defs.assets.extractions import ExtractionsConfig
-from kg_pipeline.extraction.extract import ChunkExtraction
+from kg_pipeline.extraction.records import ChunkExtraction
 from kg_pipeline.quality.concepts import MatchLevel
 from kg_pipeline.quality.report import QualityReport
 from kg_pipeline.serving.endpoints import DEFAULT_ENDPOINT

@@ -5,7 +5,7 @@ down when it has not answered anything."""
 import asyncio
 
 from kg_pipeline.extraction import telemetry
-from kg_pipeline.extraction.extract import ChunkExtraction, ExtractionStatus
+from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
 from kg_pipeline.providers import CallStats, EndpointSettings
 from tests.stand_in_server import Reply, StandInServer
 

@@ -10,12 +10,13 @@ import pytest
 from kg_pipeline.contract.messages import PROMPT_V2, PROMPT_V4, PROMPT_V5, PROMPT_V6
 from kg_pipeline.contract.vocabulary import named_vocabulary
 from kg_pipeline.corpus.chunking import chunk_document
-from kg_pipeline.extraction.extract import ChunkExtraction, ExtractionOptions, extract_chunk
+from kg_pipeline.extraction.extract import ExtractionOptions, extract_chunk
 from kg_pipeline.extraction.prompts import (
     BARE_GLEANING_REQUEST,
     GLEANING_REQUEST,
     NAMED_GLEANING_REQUEST,
 )
+from kg_pipeline.extraction.records import ChunkExtraction
 from kg_pipeline.providers import create_provider
 from kg_pipeline.serving.endpoints import EndpointSettings
 from tests.stand_in_server import Reply, StandInServer, chat_completion, extraction_body

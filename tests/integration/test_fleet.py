@@ -21,8 +21,9 @@ import pytest
 
 from kg_pipeline.contract.schema import extraction_json_schema
 from kg_pipeline.corpus.chunking import Chunk
-from kg_pipeline.extraction.extract import ChunkExtraction, ExtractionStatus, extract_chunks
+from kg_pipeline.extraction.extract import extract_chunks
 from kg_pipeline.extraction.prompts import build_messages
+from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
 from kg_pipeline.middleware.fleet import FleetProvider
 from kg_pipeline.middleware.resilient import ResilientProvider, RetryPolicy
 from kg_pipeline.providers import (

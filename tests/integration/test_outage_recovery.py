@@ -12,7 +12,8 @@ from collections import Counter
 from typing import Any
 
 from kg_pipeline.corpus.chunking import Chunk
-from kg_pipeline.extraction.extract import ChunkExtraction, ExtractionStatus, extract_chunks
+from kg_pipeline.extraction.extract import extract_chunks
+from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
 from kg_pipeline.middleware.resilient import ResilientProvider, RetryPolicy
 from kg_pipeline.providers import EndpointSettings, OpenAICompatibleProvider
 from tests.outage_server import POISON, OutageServer, SocketServer, unused_port

@@ -22,7 +22,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from kg_pipeline.corpus.chunking import Chunk
-from kg_pipeline.extraction.extract import ChunkExtraction, ExtractionStatus, extract_chunks
+from kg_pipeline.extraction.extract import extract_chunks
+from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
 from kg_pipeline.extraction.telemetry import LATENCY_BUCKETS, probe_endpoint, start_exporter
 from kg_pipeline.middleware.fallback import FallbackProvider
 from kg_pipeline.providers import EndpointSettings, create_provider

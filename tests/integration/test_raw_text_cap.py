@@ -8,7 +8,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from kg_pipeline.corpus.chunking import chunk_document
-from kg_pipeline.extraction.extract import ChunkExtraction, ExtractionStatus, extract_chunk
+from kg_pipeline.extraction.extract import extract_chunk
+from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
 from kg_pipeline.providers import EndpointSettings, OpenAICompatibleProvider
 from kg_pipeline.providers.base import RAW_TEXT_HEAD, RAW_TEXT_TAIL
 from kg_pipeline.store.cache import CachedProvider

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from kg_pipeline.corpus.chunking import Chunk, chunk_document
-from kg_pipeline.extraction.extract import ChunkExtraction, ExtractionStatus, extract_chunks
+from kg_pipeline.extraction.extract import extract_chunks
+from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
 from kg_pipeline.extraction.routing import Router, RoutingRule
 from kg_pipeline.providers import create_provider
 from kg_pipeline.store.config import ConfigStore

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from kg_pipeline.corpus.chunking import chunk_document
-from kg_pipeline.extraction.extract import ExtractionStatus, extract_chunks
+from kg_pipeline.extraction.extract import extract_chunks
+from kg_pipeline.extraction.records import ExtractionStatus
 from kg_pipeline.middleware.resilient import ResilientProvider, RetryPolicy
 from kg_pipeline.providers import EndpointSettings, create_provider
 from tests.fault_server import FaultServer

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from kg_pipeline.contract.pricing import PriceFileError
-from kg_pipeline.extraction.extract import ChunkExtraction, ExtractionStatus
+from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
 from kg_pipeline.providers.base import CallStats
 from kg_pipeline.store.analytics import (
     ModelRef,

@@ -1,7 +1,7 @@
 """What a run came to: the failure message of an incomplete run and the fallback summary."""
 
-from kg_pipeline.extraction.extract import ChunkExtraction, ExtractionStatus
 from kg_pipeline.extraction.outcome import fallback_summaries, incomplete_run_message
+from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
 from kg_pipeline.providers import CallStats
 
 REFUSED = "cannot reach http://gpu-0:8000/v1/chat/completions: connection refused"

@@ -10,7 +10,7 @@ from kg_pipeline.corpus.analysis import analyse
 from kg_pipeline.corpus.chunking import Chunk, chunk_document
 from kg_pipeline.corpus.documents import Document
 from kg_pipeline.extraction.baseline import curated_baseline
-from kg_pipeline.extraction.extract import ChunkExtraction, ExtractionStatus
+from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
 from kg_pipeline.extraction.routing import RoutingDecision
 from kg_pipeline.providers import CallStats
 from kg_pipeline.quality.concepts import (

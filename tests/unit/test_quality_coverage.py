@@ -7,7 +7,7 @@ from kg_pipeline.contract.schema import Concept, Extraction
 from kg_pipeline.contract.vocabulary import BASE_VOCABULARY
 from kg_pipeline.corpus.documents import Document
 from kg_pipeline.extraction.baseline import curated_baseline
-from kg_pipeline.extraction.extract import ChunkExtraction, ExtractionStatus
+from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
 from kg_pipeline.providers import CallStats
 from kg_pipeline.quality.concepts import PRF, MatchLevel
 from kg_pipeline.quality.report import QualityReport, build_quality_report, summary_metrics

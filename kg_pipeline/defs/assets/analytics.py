@@ -10,7 +10,7 @@ from pydantic import Field
 from kg_pipeline.contract.pricing import PriceFileError
 from kg_pipeline.defs.resources import ModelRegistry
 from kg_pipeline.defs.results_files import results_dir, write_atomically
-from kg_pipeline.extraction.extract import ChunkExtraction
+from kg_pipeline.extraction.records import ChunkExtraction
 from kg_pipeline.store.analytics import (
     DEFAULT_BASELINE_MODEL,
     AnalyticsRow,

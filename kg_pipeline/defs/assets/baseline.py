@@ -22,8 +22,8 @@ from kg_pipeline.extraction.baseline import (
     curated_baseline,
     model_baseline,
 )
-from kg_pipeline.extraction.extract import ExtractionStatus
 from kg_pipeline.extraction.outcome import incomplete_run_message
+from kg_pipeline.extraction.records import ExtractionStatus
 from kg_pipeline.store.config import ConfigError
 
 CLOUD_BASELINE_KEY = "cloud_baseline"  # the resource key: the asset's parameter name

@@ -19,8 +19,8 @@ from typing import Any
 
 import dagster as dg
 
-from kg_pipeline.extraction.extract import ChunkExtraction, ExtractionStatus
 from kg_pipeline.extraction.outcome import fallback_summaries, incomplete_run_message
+from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
 
 RunContext = dg.AssetExecutionContext | dg.OpExecutionContext
 

@@ -19,13 +19,8 @@ from kg_pipeline.defs.pools import EndpointPools, endpoint_pools
 from kg_pipeline.defs.resources import ModelEndpoint, ModelRegistry
 from kg_pipeline.defs.results_files import results_dir, write_atomically
 from kg_pipeline.extraction import telemetry
-from kg_pipeline.extraction.extract import (
-    DEFAULT_OPTIONS,
-    ChunkExtraction,
-    ExtractionOptions,
-    ExtractionStatus,
-    extract_chunks,
-)
+from kg_pipeline.extraction.extract import DEFAULT_OPTIONS, ExtractionOptions, extract_chunks
+from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
 from kg_pipeline.extraction.routing import Router
 from kg_pipeline.middleware.fallback import FallbackProvider
 from kg_pipeline.middleware.fleet import FleetProvider

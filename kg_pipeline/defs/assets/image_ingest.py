@@ -28,9 +28,9 @@ from kg_pipeline.corpus.images import MAX_PIXELS, MAX_SIDE, BadImage, PreparedIm
 from kg_pipeline.defs.assets.extractions import run_extraction
 from kg_pipeline.defs.resources import ModelRegistry
 from kg_pipeline.defs.results_files import write_atomically
-from kg_pipeline.extraction.extract import ChunkExtraction, ExtractionStatus
 from kg_pipeline.extraction.merging import merge_extractions
 from kg_pipeline.extraction.outcome import incomplete_run_message
+from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
 from kg_pipeline.providers.base import EndpointSettings, ProviderError, ProviderUnavailable
 from kg_pipeline.providers.vision import Description, describe_image
 from kg_pipeline.store.config import ConfigError, ConfigStore, ModelConfig

@@ -24,8 +24,8 @@ from kg_pipeline.defs.assets.extraction_metadata import fail_if_incomplete, fall
 from kg_pipeline.defs.assets.extractions import run_extraction
 from kg_pipeline.defs.resources import ModelRegistry
 from kg_pipeline.defs.results_files import write_atomically
-from kg_pipeline.extraction.extract import ChunkExtraction, ExtractionStatus
 from kg_pipeline.extraction.merging import merge_extractions
+from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
 
 
 class IngestConfig(dg.Config):

@@ -19,7 +19,7 @@ from kg_pipeline.corpus.documents import Document
 from kg_pipeline.defs.assets.extractions import routed_name
 from kg_pipeline.defs.results_files import results_dir, write_atomically
 from kg_pipeline.extraction.baseline import Baseline
-from kg_pipeline.extraction.extract import ChunkExtraction, RecordsFileError, read_records
+from kg_pipeline.extraction.records import ChunkExtraction, RecordsFileError, read_records
 from kg_pipeline.providers.embeddings import HTTPEmbedder
 from kg_pipeline.quality.comparison import ModelRow, compare_models, render_comparison
 from kg_pipeline.quality.plots import plot_f1_by_category, plot_reliability
