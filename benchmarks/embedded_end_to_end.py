@@ -38,6 +38,7 @@ from kg_pipeline.serving.endpoints import DEFAULT_ENDPOINT
 from kg_pipeline.serving.hardware import hardware_profile
 from kg_pipeline.serving.local_server import REQUEST_TIMEOUT_SECONDS, LocalServer, cpu_threads
 from kg_pipeline.store.config import ConfigStore
+from kg_pipeline.store.database import create_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -87,11 +88,8 @@ def measure(
             "structured_output": dialect,
         }
     )
-    os.environ["KG_DATABASE_URL"] = env["KG_DATABASE_URL"]
-    try:
-        ConfigStore().save(config_from_entry(entry, active=True), updated_by="benchmark")
-    finally:
-        del os.environ["KG_DATABASE_URL"]
+    store = ConfigStore(create_engine(env["KG_DATABASE_URL"]))
+    store.save(config_from_entry(entry, active=True), updated_by="benchmark")
     started = time.perf_counter()
     run = subprocess.run(
         [str(BIN / "kg"), "run", "--sample", "1", "--model", name],
