@@ -34,6 +34,7 @@ from typing import Any
 from embedded_servers import free_port, start_llama_cpp_python
 
 from kg_pipeline.defs.registry import config_from_entry
+from kg_pipeline.extraction.records import ExtractionStatus, read_records
 from kg_pipeline.serving.endpoints import DEFAULT_ENDPOINT
 from kg_pipeline.serving.hardware import hardware_profile
 from kg_pipeline.serving.local_server import REQUEST_TIMEOUT_SECONDS, LocalServer, cpu_threads
@@ -73,9 +74,11 @@ def measure(
     home = state / f"{label}-dagster"
     home.mkdir()
     shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home)
+    results = state / f"{label}-results"
     env = os.environ | {
         "KG_DATABASE_URL": f"sqlite:///{state / f'{label}.sqlite3'}",
         "DAGSTER_HOME": str(home),
+        "KG_RESULTS_DIR": str(results),  # the run's records and report, not the checkout's
     }
     name = f"embedded-{label}"
     entry = DEFAULT_ENDPOINT.model_copy(
@@ -100,7 +103,7 @@ def measure(
         raise SystemExit(
             f"kg run against {label} failed:\n{run.stdout[-3000:]}{run.stderr[-3000:]}"
         )
-    chunks = sum("valid in" in line for line in run.stderr.splitlines())
+    records = read_records(results / "extractions" / f"{name}.jsonl")
     subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "end_to_end.py"), "--model", name,
          "--words", str(words)],
@@ -116,7 +119,8 @@ def measure(
         "main_job": {
             "command": "kg run --sample 1",
             "seconds": round(main_job, 1),
-            "valid_chunks_logged": chunks,
+            "chunks": len(records),
+            "valid_chunks": sum(r.status is ExtractionStatus.VALID for r in records),
         },
         "end_to_end": end_to_end,
     }

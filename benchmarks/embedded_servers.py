@@ -37,6 +37,7 @@ import matplotlib.pyplot as plt
 from kg_pipeline.perf.sweep import run_sweep
 from kg_pipeline.providers import EndpointSettings
 from kg_pipeline.providers.base import StructuredOutputDialect
+from kg_pipeline.serving.endpoints import benchmark_target
 from kg_pipeline.serving.local_model import MODEL_ALIAS, ensure_model
 from kg_pipeline.serving.local_server import SLOT_CONTEXT_TOKENS, LocalServer, cpu_threads
 
@@ -53,14 +54,15 @@ def free_port() -> int:
 def endpoint(
     name: str, port: int, concurrency: int, dialect: StructuredOutputDialect
 ) -> EndpointSettings:
-    return EndpointSettings(
-        name=name,
-        provider="llamacpp",
-        base_url=f"http://127.0.0.1:{port}",
-        model=MODEL_ALIAS,
-        max_concurrent_requests=concurrency,
-        timeout_seconds=1800.0,
-        structured_output=dialect,
+    """The embedded model as a benchmark sees it, at this port, with this many in flight and the
+    schema in this dialect."""
+    settings = benchmark_target(f"http://127.0.0.1:{port}", MODEL_ALIAS, "llamacpp", name)
+    return settings.model_copy(
+        update={
+            "max_concurrent_requests": concurrency,
+            "timeout_seconds": 1800.0,
+            "structured_output": dialect,
+        }
     )
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from embedded_servers import free_port
 
 from kg_pipeline.serving.llama_build import server_binary
 from kg_pipeline.serving.local_model import ensure_model
@@ -39,16 +39,9 @@ from kg_pipeline.store.config import ModelConfig
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def start_two_model_server(threads: int) -> tuple[subprocess.Popen[bytes], str, Path]:
     model = str(ensure_model())
-    port = _free_port()
+    port = free_port()
     folder = Path(tempfile.mkdtemp(prefix="kg-switch-"))
     presets = "".join(
         f"[{alias}]\nmodel = {model}\nc = 4096\nthreads = {threads}\n\n"

@@ -8,9 +8,7 @@ from typing import Any
 
 import dagster as dg
 
-from kg_pipeline.serving.model_status import EndpointStatus, gib
-
-_GIB = 1024**3
+from kg_pipeline.serving.model_status import GIB, EndpointStatus, gib
 
 
 def observe_status(context: Any, statuses: list[EndpointStatus]) -> list[dg.AssetObservation]:
@@ -29,12 +27,12 @@ def observe_status(context: Any, statuses: list[EndpointStatus]) -> list[dg.Asse
             "servers": dg.MetadataValue.md(_servers_table(status)),
         }
         if sizes:
-            metadata["size_gib"] = dg.MetadataValue.float(round(sum(sizes) / _GIB, 2))
+            metadata["size_gib"] = dg.MetadataValue.float(round(sum(sizes) / GIB, 2))
         if vram:
-            metadata["vram_gib"] = dg.MetadataValue.float(round(sum(vram) / _GIB, 2))
+            metadata["vram_gib"] = dg.MetadataValue.float(round(sum(vram) / GIB, 2))
         if status.gpus:
             total = sum(g.vram_bytes for g in status.gpus)
-            metadata["gpu_total_gib"] = dg.MetadataValue.float(round(total / _GIB, 1))
+            metadata["gpu_total_gib"] = dg.MetadataValue.float(round(total / GIB, 1))
         observations.append(
             dg.AssetObservation(asset_key="extractions", partition=status.name, metadata=metadata)
         )

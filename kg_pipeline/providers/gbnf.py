@@ -58,12 +58,11 @@ class _Grammar:
         """The name of a rule with ``body``: one rule per distinct body."""
         if body in self._names:
             return self._names[body]
-        name = re.sub(r"[^a-zA-Z0-9-]+", "-", hint)  # GBNF rule names
-        hint = name
-        n = 1
+        base = re.sub(r"[^a-zA-Z0-9-]+", "-", hint)  # GBNF rule names
+        name, n = base, 1
         while name in self.rules:
             n += 1
-            name = f"{hint}{n}"
+            name = f"{base}{n}"
         self.rules[name] = body
         self._names[body] = name
         return name
@@ -90,8 +89,9 @@ class _Grammar:
             f'{literal(literal(key))} space ":" space {self.visit(value, f"{hint}-{key}")}'
             for key, value in properties.items()
         ]
-        inner = "".join(f" {m}" if i == 0 else f' "," space {m}' for i, m in enumerate(members))
-        return self.rule(hint, f'"{{" space{inner} "}}" space')
+        inner = ' "," space '.join(members)
+        body = f'"{{" space {inner} "}}" space' if members else '"{" space "}" space'
+        return self.rule(hint, body)
 
     def _array(self, schema: dict[str, Any], hint: str) -> str:
         low = int(schema.get("minItems", 0))
@@ -113,7 +113,7 @@ class _Grammar:
             values = schema["enum"]
             if not all(isinstance(v, str) for v in values) or len(schema) > 2:
                 raise UnsupportedSchema(f"{hint}: only enums of strings are translated")
-            options = " | ".join(literal(json.dumps(v, ensure_ascii=False)) for v in values)
+            options = " | ".join(literal(literal(v)) for v in values)
             return self.rule(hint, f"({options}) space")
         low = int(schema.get("minLength", 0))
         high = schema.get("maxLength")

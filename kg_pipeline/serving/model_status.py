@@ -38,7 +38,7 @@ from kg_pipeline.serving.hardware import Gpu, GpuQueryError, query_gpus
 if TYPE_CHECKING:
     from kg_pipeline.store.config import ModelConfig
 
-_GIB = 1024**3
+GIB = 1024**3
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ class SwitchReport:
 
 
 def gib(value: int | None) -> str:
-    return f"{value / _GIB:.1f} GiB" if value is not None else "?"
+    return f"{value / GIB:.1f} GiB" if value is not None else "?"
 
 
 def is_local(base_url: str) -> bool:

@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from kg_pipeline.contract.messages import PROMPT_VERSIONS
 from kg_pipeline.contract.schema import extraction_json_schema
 from kg_pipeline.contract.vocabulary import BASE_VOCABULARY, known_names, named_vocabulary
 from kg_pipeline.extraction import prompts
@@ -95,7 +96,7 @@ def test_every_prompt_version_fits_one_slot_with_its_output_budget(
         "kg-extract-v3": prompts.build_messages_v3, "kg-extract-v4": prompts.build_messages_v4,
         "kg-extract-v5": prompts.build_messages_v5, "kg-extract-v6": prompts.build_messages_v6,
     }  # fmt: skip
-    assert set(builders) == set(prompts.PROMPT_VERSIONS), "a new prompt version: add it here"
+    assert set(builders) == set(PROMPT_VERSIONS), "a new prompt version: add it here"
     vocabularies = [BASE_VOCABULARY, *(named_vocabulary(name) for name in known_names())]
     longest = 0
     for build in builders.values():
