@@ -26,10 +26,11 @@ from kg_pipeline.serving.local_model import MODEL_ALIAS, cache_dir, ensure_model
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = int(os.environ.get("KG_LOCAL_PORT", "8089"))
-# Requests decoded at once: the knee of the serving sweep on a 2-core CPU with the real extraction
-# request (benchmarks/results/serving-embedded-servers.json: 17.2, 31.9, 43.1 and 40.5 output
-# tokens/s at 1, 2, 4 and 8 in flight). The registered embedded model takes the same number as
-# its max_concurrent_requests, so its Dagster pool never sends more than the server has slots.
+# Requests decoded at once: the level of highest throughput in the serving sweep on a 2-core CPU
+# with the real extraction request (benchmarks/results/serving-embedded-servers.json: 32.0, 33.2,
+# 47.8 and 46.5 output tokens/s at 1, 2, 4 and 8 in flight). The registered embedded model takes
+# the same number as its max_concurrent_requests, so its Dagster pool never sends more than the
+# server has slots.
 DEFAULT_SLOTS = int(os.environ.get("KG_LOCAL_SLOTS", "4"))
 # One request's worst case, as this model's tokenizer counts it: the longest fixed prompt prefix
 # (kg-extract-v6 with the Re-DocRED vocabulary, 2,728 tokens), a 1500-word chunk (~2,500 tokens
