@@ -7,14 +7,12 @@ from rapidfuzz.distance import Indel
 
 from kg_pipeline.contract.schema import Concept, Extraction, Instance, Relationship
 from kg_pipeline.extraction.grounding import (
-    DEFAULT_THRESHOLD,
     MAX_DROPPED_QUOTES,
     MAX_GROUNDED_QUOTE_LENGTH,
     GroundingSummary,
-    Span,
     ground_extraction,
-    ground_quote,
 )
+from kg_pipeline.extraction.quote_matching import DEFAULT_THRESHOLD, Span, ground_quote
 
 TEXT = (
     "In Paris, the Eiffel  Tower was completed in 1889, after two years of work. "

@@ -18,7 +18,7 @@ from kg_pipeline.cli.common import fail
 from kg_pipeline.contract.vocabulary import VocabularyError, resolve_vocabulary
 from kg_pipeline.defs.assets.ingest import Ontology
 from kg_pipeline.defs.results_files import results_dir
-from kg_pipeline.extraction.training_export import (
+from kg_pipeline.quality.training_export import (
     ChunkSource,
     ExportSummary,
     QualityScore,

@@ -17,10 +17,11 @@ from kg_pipeline.cli.common import fail
 from kg_pipeline.corpus.analysis import ChunkAnalysis, analyse
 from kg_pipeline.corpus.chunking import chunk_document
 from kg_pipeline.defs.registry import ensure_registered
-from kg_pipeline.extraction.routing import RoutingDecision, RoutingError, choose, resolve
+from kg_pipeline.extraction.routing import RoutingDecision, choose, resolve
 from kg_pipeline.store.config import ConfigError, ConfigStore
 from kg_pipeline.store.database import PROVIDERS, database_url
 from kg_pipeline.store.routing import RoutingStore, parse_rule
+from kg_pipeline.store.routing_conditions import RoutingError
 
 
 def open_stores() -> tuple[ConfigStore, RoutingStore]:

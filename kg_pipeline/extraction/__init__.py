@@ -1,4 +1,4 @@
 """Stage 2, chunks → records: the prompt registry, one chunk's extraction (extract) and its
-outcome, named answers, quote grounding, concept merging, routing, Prometheus telemetry, the cloud
-baseline and the training-data export. Imports ``contract``, ``corpus``, ``providers`` and
-``store`` (the training export also scores with ``quality.concepts``); never Dagster."""
+outcome, named answers, quote matching and grounding, concept merging, routing, Prometheus
+telemetry, a run's cost and latency analytics and the cloud baseline. Imports ``contract``,
+``corpus``, ``providers`` and ``store``; never Dagster."""

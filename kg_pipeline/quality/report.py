@@ -6,15 +6,17 @@ from __future__ import annotations
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from pydantic import BaseModel, Field, computed_field
 
+from kg_pipeline.contract.reference import Reference
 from kg_pipeline.contract.vocabulary import Vocabulary
 from kg_pipeline.corpus.chunking import Chunk
 from kg_pipeline.corpus.documents import Document
 from kg_pipeline.extraction.baseline import Baseline
-from kg_pipeline.extraction.merging import merge_document
+from kg_pipeline.extraction.merging import MergedDocument, merge_document
 from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
 from kg_pipeline.quality.calibration import expected_calibration_error
 from kg_pipeline.quality.concepts import (
@@ -164,6 +166,141 @@ def bootstrap_f1_interval(
     return (float(low), float(high))
 
 
+@dataclass(frozen=True)
+class RunScoring:
+    """What scoring a document needs that is the same for every document of the run. The fuzzy
+    similarity is fitted once, on every candidate and reference concept of the run."""
+
+    levels: list[MatchLevel]
+    vocabulary: Vocabulary
+    fuzzy: FuzzySimilarity
+    embedder: Embedder | None
+    chunk_text: Mapping[str, str]  # chunk id -> text, for quotes and hallucinations
+
+    @property
+    def type_field(self) -> TypeField:
+        return _TYPE_FIELD.get(self.vocabulary.name, "relationship_type")
+
+
+def _concept_scores(
+    candidate: MergedDocument, reference: Reference, scoring: RunScoring
+) -> tuple[dict[MatchLevel, PRF], dict[str, str]]:
+    """P/R/F1 at each match level, and the candidate -> reference concept map that relationships
+    are scored through: the most lenient level's assignment, the last of ``levels``."""
+    concept_scores: dict[MatchLevel, PRF] = {}
+    matches: list[tuple[int, int]] = []
+    similarities = (
+        similarity_levels(
+            candidate.concepts, reference.concepts, scoring.levels, scoring.embedder, scoring.fuzzy
+        )
+        if candidate.concepts and reference.concepts
+        else {}
+    )
+    for level in scoring.levels:
+        similarity = similarities.get(level)
+        matches = (
+            assign(candidate.concepts, reference.concepts, similarity)
+            if similarity is not None
+            else []
+        )
+        concept_scores[level] = PRF(len(matches), len(candidate.concepts), len(reference.concepts))
+    concept_map = {candidate.concept_ids[i]: reference.concepts[j].concept_id for i, j in matches}
+    return concept_scores, concept_map
+
+
+def _grounding_scores(
+    records: Sequence[ChunkExtraction], scoring: RunScoring
+) -> tuple[QuoteScore, HallucinationCounts]:
+    """Quotes and hallucinations are judged per chunk, against the text that chunk's model saw,
+    not against the merged document."""
+    quotes, hallucinations = EMPTY_QUOTE_SCORE, HallucinationCounts()
+    for record in records:
+        if record.extraction is None:
+            continue
+        text = scoring.chunk_text.get(record.chunk_id, "")
+        quotes = quotes + score_quotes([i.quote for i in record.extraction.instances], text)
+        hallucinations = hallucinations + count_hallucinations(
+            record.extraction, text, scoring.vocabulary
+        )
+    return quotes, hallucinations
+
+
+def score_document(
+    document: Document,
+    records: Sequence[ChunkExtraction],
+    candidate: MergedDocument,
+    reference: Reference,
+    scoring: RunScoring,
+) -> DocumentScore:
+    """One document's score: ``candidate`` (the merge of its chunks' valid extractions) against
+    its ``reference``, and its chunk ``records`` for validity, quotes and the models used."""
+    concepts, concept_map = _concept_scores(candidate, reference, scoring)
+    quotes, hallucinations = _grounding_scores(records, scoring)
+    return DocumentScore(
+        document_id=document.document_id,
+        category=document.category,
+        chunks=len(records),
+        valid_chunks=sum(r.status is ExtractionStatus.VALID for r in records),
+        unavailable_chunks=sum(r.status is ExtractionStatus.UNAVAILABLE for r in records),
+        concepts=concepts,
+        relationships=score_relationships(
+            candidate.relationships, reference.relationships, concept_map, scoring.type_field
+        ),
+        pairs=score_pairs(candidate.relationships, reference.relationships, concept_map),
+        quotes=quotes,
+        hallucinations=hallucinations,
+        models=sorted({r.model for r in records}),
+    )
+
+
+def aggregate(
+    records: Sequence[ChunkExtraction],
+    documents: Sequence[Document],
+    scores: Sequence[DocumentScore],
+    unscored: Sequence[str],
+    baseline: Baseline,
+    scoring: RunScoring,
+) -> QualityReport:
+    """The report from the run's document scores and its records: validity per category,
+    coverage, speed and routing come from every record, scored or not."""
+    category_of = {d.document_id: d.category for d in documents}
+    validity = ValidityCounts()
+    validity_by_category: dict[str, ValidityCounts] = defaultdict(ValidityCounts)
+    for record in records:
+        validity.add(record)
+        validity_by_category[category_of.get(record.document_id, "unknown")].add(record)
+    # The model's speed, from the chunks it answered: an unavailable chunk's seconds are the wait
+    # for a server that was down, which would make the model look slow in model_comparison.
+    answered = [
+        r.stats for r in records if r.stats and r.status is not ExtractionStatus.UNAVAILABLE
+    ]
+    seconds = [s.wall_seconds for s in answered if s.wall_seconds > 0]
+    tokens = [s.completion_tokens for s in answered if s.completion_tokens]
+    return QualityReport(
+        endpoint=records[0].endpoint,
+        model=records[0].model,
+        measured_against=baseline.description,
+        vocabulary=scoring.vocabulary.name,
+        prompt_versions=sorted({r.prompt_version for r in records}),
+        levels=scoring.levels,
+        validity=validity,
+        validity_by_category=dict(validity_by_category),
+        coverage=Coverage.of(records),
+        seconds_per_chunk_mean=statistics.fmean(seconds) if seconds else None,
+        completion_tokens_mean=statistics.fmean(tokens) if tokens else None,
+        documents=list(scores),
+        unscored_documents=list(unscored),
+        f1_interval={
+            level: bootstrap_f1_interval([d.concepts[level] for d in scores])
+            for level in scoring.levels
+        },
+        routed=any(r.routing is not None for r in records),
+        routing_rules=dict(
+            Counter(r.routing.rule_name or "default" for r in records if r.routing is not None)
+        ),
+    )
+
+
 def build_quality_report(
     documents: Sequence[Document],
     chunks: Sequence[Chunk],
@@ -178,27 +315,25 @@ def build_quality_report(
     left out of the JSON-validity figures and counted in the report's coverage instead."""
     if not records:
         raise ValueError("no extraction records to score; materialize `extractions` first")
-    levels = [MatchLevel.EXACT, MatchLevel.FUZZY] + ([MatchLevel.EMBEDDING] if embedder else [])
-    chunk_text = {c.chunk_id: c.text for c in chunks}
-    category_of = {d.document_id: d.category for d in documents}
     by_document: dict[str, list[ChunkExtraction]] = defaultdict(list)
-    validity = ValidityCounts()
-    validity_by_category: dict[str, ValidityCounts] = defaultdict(ValidityCounts)
     for record in records:
         by_document[record.document_id].append(record)
-        validity.add(record)
-        validity_by_category[category_of.get(record.document_id, "unknown")].add(record)
     candidates = {
         doc_id: merge_document(
             [r.extraction for r in recs if r.extraction is not None], with_quotes=False
         )
         for doc_id, recs in by_document.items()
     }
-    fuzzy = FuzzySimilarity(
-        [c for cand in candidates.values() for c in cand.concepts]
-        + [c for ref in baseline.references.values() for c in ref.concepts]
+    scoring = RunScoring(
+        levels=[MatchLevel.EXACT, MatchLevel.FUZZY] + ([MatchLevel.EMBEDDING] if embedder else []),
+        vocabulary=vocabulary,
+        fuzzy=FuzzySimilarity(
+            [c for cand in candidates.values() for c in cand.concepts]
+            + [c for ref in baseline.references.values() for c in ref.concepts]
+        ),
+        embedder=embedder,
+        chunk_text={c.chunk_id: c.text for c in chunks},
     )
-    type_field = _TYPE_FIELD.get(vocabulary.name, "relationship_type")
     scores: list[DocumentScore] = []
     unscored: list[str] = []
     for document in documents:
@@ -210,83 +345,8 @@ def build_quality_report(
             unscored.append(document.document_id)
             continue
         candidate = candidates[document.document_id]
-        concept_scores = {}
-        matches: list[tuple[int, int]] = []
-        similarities = (
-            similarity_levels(candidate.concepts, reference.concepts, levels, embedder, fuzzy)
-            if candidate.concepts and reference.concepts
-            else {}
-        )
-        for level in levels:
-            similarity = similarities.get(level)
-            matches = (
-                assign(candidate.concepts, reference.concepts, similarity)
-                if similarity is not None
-                else []
-            )
-            concept_scores[level] = PRF(
-                len(matches), len(candidate.concepts), len(reference.concepts)
-            )
-        concept_map = {
-            candidate.concept_ids[i]: reference.concepts[j].concept_id for i, j in matches
-        }  # through the most lenient level's assignment
-        quotes, hallucinations = EMPTY_QUOTE_SCORE, HallucinationCounts()
-        for record in doc_records:
-            if record.extraction is None:
-                continue
-            text = chunk_text.get(record.chunk_id, "")
-            quotes = quotes + score_quotes([i.quote for i in record.extraction.instances], text)
-            hallucinations = hallucinations + count_hallucinations(
-                record.extraction, text, vocabulary
-            )
-        scores.append(
-            DocumentScore(
-                document_id=document.document_id,
-                category=document.category,
-                chunks=len(doc_records),
-                valid_chunks=sum(r.status is ExtractionStatus.VALID for r in doc_records),
-                unavailable_chunks=sum(
-                    r.status is ExtractionStatus.UNAVAILABLE for r in doc_records
-                ),
-                concepts=concept_scores,
-                relationships=score_relationships(
-                    candidate.relationships, reference.relationships, concept_map, type_field
-                ),
-                pairs=score_pairs(candidate.relationships, reference.relationships, concept_map),
-                quotes=quotes,
-                hallucinations=hallucinations,
-                models=sorted({r.model for r in doc_records}),
-            )
-        )
-    # The model's speed, from the chunks it answered: an unavailable chunk's seconds are the wait
-    # for a server that was down, which would make the model look slow in model_comparison.
-    answered = [
-        r.stats for r in records if r.stats and r.status is not ExtractionStatus.UNAVAILABLE
-    ]
-    seconds = [s.wall_seconds for s in answered if s.wall_seconds > 0]
-    tokens = [s.completion_tokens for s in answered if s.completion_tokens]
-    return QualityReport(
-        endpoint=records[0].endpoint,
-        model=records[0].model,
-        measured_against=baseline.description,
-        vocabulary=vocabulary.name,
-        prompt_versions=sorted({r.prompt_version for r in records}),
-        levels=levels,
-        validity=validity,
-        validity_by_category=dict(validity_by_category),
-        coverage=Coverage.of(records),
-        seconds_per_chunk_mean=statistics.fmean(seconds) if seconds else None,
-        completion_tokens_mean=statistics.fmean(tokens) if tokens else None,
-        documents=scores,
-        unscored_documents=unscored,
-        f1_interval={
-            level: bootstrap_f1_interval([d.concepts[level] for d in scores]) for level in levels
-        },
-        routed=any(r.routing is not None for r in records),
-        routing_rules=dict(
-            Counter(r.routing.rule_name or "default" for r in records if r.routing is not None)
-        ),
-    )
+        scores.append(score_document(document, doc_records, candidate, reference, scoring))
+    return aggregate(records, documents, scores, unscored, baseline, scoring)
 
 
 def summary_metrics(report: QualityReport) -> Mapping[str, float]:

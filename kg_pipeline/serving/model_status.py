@@ -16,7 +16,7 @@ import ipaddress
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 from urllib.parse import urlsplit
 
 from kg_pipeline.providers import (
@@ -35,10 +35,27 @@ from kg_pipeline.providers.loaded import (
 )
 from kg_pipeline.serving.hardware import Gpu, GpuQueryError, query_gpus
 
-if TYPE_CHECKING:
-    from kg_pipeline.store.config import ModelConfig
-
 GIB = 1024**3
+
+
+class ServedModel(Protocol):
+    """What status and switching read of a registered model (the configuration store's
+    ``ModelConfig`` is one): its names and the servers it runs on. Spelled out here so that
+    serving, below the store, needs nothing of it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def provider(self) -> str: ...
+
+    @property
+    def model_name(self) -> str: ...
+
+    @property
+    def active(self) -> bool: ...
+
+    def replica_settings(self) -> list[tuple[EndpointSettings, int]]: ...
 
 
 @dataclass(frozen=True)
@@ -170,7 +187,7 @@ def _gpus(servers: list[str]) -> tuple[list[Gpu], str | None]:
     return gpus, None
 
 
-async def endpoint_status(config: ModelConfig) -> EndpointStatus:
+async def endpoint_status(config: ServedModel) -> EndpointStatus:
     """Ask every server of the model what it has loaded (in parallel: a server that does not
     answer costs its connect timeout once, not once per replica)."""
     settings = [s for s, _ in config.replica_settings()]
@@ -208,7 +225,7 @@ async def _step(
     return SwitchStep(action, model, settings.base_url, done.outcome, done.detail, elapsed)
 
 
-async def switch(old: ModelConfig | None, new: ModelConfig) -> SwitchReport:
+async def switch(old: ServedModel | None, new: ServedModel) -> SwitchReport:
     """Unload the previously active model, then preload the new one.
 
     Unloading first frees the memory the new model needs on a GPU that holds one at a time.

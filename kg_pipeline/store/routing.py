@@ -1,4 +1,6 @@
-"""The routing rules table, and the router a routed run uses (kg_pipeline/extraction/routing.py).
+"""The routing rules: what a rule is (one row of ``routing_rules``), the defaults a fresh store is
+seeded with, and the rules' reads and writes. The router that applies them to chunks is
+kg_pipeline/extraction/routing.py.
 
 A fresh store is seeded with ``DEFAULT_RULES``, the plan this pipeline replaces: code to a code
 model, complex chunks to a 14B model, simple chunks to a fast 7B model; medium chunks, and any
@@ -10,22 +12,45 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from kg_pipeline.extraction.routing import Router, RoutingError, RoutingRule
-from kg_pipeline.providers.base import ExtractionProvider
-from kg_pipeline.store.config import (
-    ConfigStore,
-    ModelConfig,
-    Purpose,
-    current_user,
-    validation_message,
-)
+from kg_pipeline.providers.base import ProviderName
+from kg_pipeline.store.config import current_user, validation_message
 from kg_pipeline.store.database import create_engine, routing_rules
+from kg_pipeline.store.routing_conditions import (
+    MAX_CONDITION_CHARS,
+    RoutingError,
+    parse_condition,
+)
+
+
+class RoutingRule(BaseModel):
+    """One row of ``routing_rules``; the condition is checked on construction, so a bad rule
+    never reaches the table."""
+
+    rule_name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+    condition: str = Field(min_length=1, max_length=MAX_CONDITION_CHARS)
+    target_provider: ProviderName
+    target_model: str = Field(min_length=1, max_length=200)
+    priority: int = Field(default=100, ge=0, le=1_000_000, description="Lower runs first.")
+    active: bool = True
+    id: int | None = None
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+    updated_by: str | None = None
+
+    @field_validator("condition")
+    @classmethod
+    def _valid_condition(cls, value: str) -> str:
+        return parse_condition(value).text
+
+    @property
+    def target(self) -> str:
+        return f"{self.target_provider} {self.target_model}"
+
 
 # Lower priority numbers are evaluated first: a code chunk is usually also "complex" (dense
 # identifiers), and the code model should win it.
@@ -136,20 +161,3 @@ class RoutingStore:
             for rule in DEFAULT_RULES:
                 self.save(rule, updated_by="default")
         return self.list()
-
-
-def load_router(
-    config: ConfigStore,
-    build: Callable[[ModelConfig], ExtractionProvider],
-    rules: RoutingStore | None = None,
-    default: str | None = None,
-    purpose: Purpose = "extraction",
-) -> Router:
-    """A router over the active rules (seeding the defaults into an empty table) and the
-    registered models of the same database; chunks no rule places go to ``default`` (a
-    registered name), else to the active model. ``build`` turns a chosen model into the provider
-    stack the run uses (retries, fallback, cache)."""
-    store = rules or RoutingStore(config.engine)
-    store.ensure_defaults()
-    fallback = config.get(default) if default else config.active(purpose)
-    return Router(store.active(), config.list(purpose), fallback, build)

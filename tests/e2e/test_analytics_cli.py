@@ -17,8 +17,9 @@ from kg_pipeline.cli.analytics import analytics_command
 from kg_pipeline.defs.assets.analytics import extraction_analytics, record_extraction_analytics
 from kg_pipeline.defs.resources import ModelRegistry
 from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
+from kg_pipeline.extraction.run_analytics import ModelRef, summarise_run
 from kg_pipeline.providers.base import CallStats
-from kg_pipeline.store.analytics import ModelRef, query, record_run, summarise_run
+from kg_pipeline.store.analytics import query, record_run
 from kg_pipeline.store.database import create_engine
 from tests.models import register_model
 

@@ -16,7 +16,7 @@ from kg_pipeline.contract.schema import Concept, Extraction, Instance, Relations
 from kg_pipeline.corpus.chunking import Chunk, chunk_document
 from kg_pipeline.extraction.prompts import build_messages
 from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
-from kg_pipeline.extraction.training_export import grounded_score
+from kg_pipeline.quality.training_export import grounded_score
 from tests.models import register_model
 from tests.stand_in_server import Reply, StandInServer
 

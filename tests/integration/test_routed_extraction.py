@@ -11,10 +11,10 @@ import pytest
 from kg_pipeline.corpus.chunking import Chunk, chunk_document
 from kg_pipeline.extraction.extract import extract_chunks
 from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
-from kg_pipeline.extraction.routing import Router, RoutingRule
+from kg_pipeline.extraction.routing import Router, load_router
 from kg_pipeline.providers import create_provider
 from kg_pipeline.store.config import ConfigStore
-from kg_pipeline.store.routing import RoutingStore, load_router
+from kg_pipeline.store.routing import RoutingRule, RoutingStore
 from tests.models import register_model
 from tests.stand_in_server import EMPTY_EXTRACTION, StandInServer, chat_completion
 

@@ -12,11 +12,12 @@ from alembic import command
 from click.testing import CliRunner
 
 from kg_pipeline.cli.routing import routing
-from kg_pipeline.extraction.routing import RoutingError, RoutingRule
+from kg_pipeline.extraction.routing import load_router
 from kg_pipeline.providers import create_provider
 from kg_pipeline.store.config import ConfigStore, ModelConfig
 from kg_pipeline.store.database import alembic_config, create_engine, routing_rules
-from kg_pipeline.store.routing import RoutingStore, load_router, parse_rule
+from kg_pipeline.store.routing import RoutingRule, RoutingStore, parse_rule
+from kg_pipeline.store.routing_conditions import RoutingError
 from tests.models import register_model
 from tests.postgres import Postgres
 

@@ -11,15 +11,9 @@ import pytest
 
 from kg_pipeline.contract.pricing import PriceFileError
 from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
+from kg_pipeline.extraction.run_analytics import ModelRef, nearest_rank, summarise_run
 from kg_pipeline.providers.base import CallStats
-from kg_pipeline.store.analytics import (
-    ModelRef,
-    combine,
-    fallback_rate_text,
-    nearest_rank,
-    savings,
-    summarise_run,
-)
+from kg_pipeline.store.analytics import combine, fallback_rate_text, savings
 
 PRICES = {
     "usd_per_million_tokens": {

@@ -10,16 +10,11 @@ from pydantic import ValidationError
 
 from kg_pipeline.corpus.analysis import ChunkAnalysis
 from kg_pipeline.corpus.chunking import chunk_document
-from kg_pipeline.extraction.routing import (
-    ConditionError,
-    Router,
-    RoutingRule,
-    choose,
-    parse_condition,
-    resolve,
-)
+from kg_pipeline.extraction.routing import Router, choose, resolve
 from kg_pipeline.providers import create_provider
 from kg_pipeline.store.config import ModelConfig
+from kg_pipeline.store.routing import RoutingRule
+from kg_pipeline.store.routing_conditions import ConditionError, parse_condition
 
 
 def analysis(**values: Any) -> ChunkAnalysis:

@@ -11,10 +11,10 @@ from kg_pipeline.contract.pricing import PriceFileError
 from kg_pipeline.defs.resources import ModelRegistry
 from kg_pipeline.defs.results_files import results_dir, write_atomically
 from kg_pipeline.extraction.records import ChunkExtraction
+from kg_pipeline.extraction.run_analytics import ModelRef, summarise_run
 from kg_pipeline.store.analytics import (
     DEFAULT_BASELINE_MODEL,
     AnalyticsRow,
-    ModelRef,
     Savings,
     combine,
     dollars,
@@ -22,7 +22,6 @@ from kg_pipeline.store.analytics import (
     query,
     record_run,
     savings,
-    summarise_run,
     total,
 )
 from kg_pipeline.store.config import ConfigStore

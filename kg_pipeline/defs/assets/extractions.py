@@ -21,7 +21,7 @@ from kg_pipeline.defs.results_files import results_dir, write_atomically
 from kg_pipeline.extraction import telemetry
 from kg_pipeline.extraction.extract import DEFAULT_OPTIONS, ExtractionOptions, extract_chunks
 from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
-from kg_pipeline.extraction.routing import Router
+from kg_pipeline.extraction.routing import Router, load_router
 from kg_pipeline.middleware.fallback import FallbackProvider
 from kg_pipeline.middleware.fleet import FleetProvider
 from kg_pipeline.middleware.live import LiveProvider, Switch
@@ -31,7 +31,6 @@ from kg_pipeline.serving.model_status import endpoint_status
 from kg_pipeline.store.cache import CachedProvider
 from kg_pipeline.store.config import ConfigError, ModelConfig
 from kg_pipeline.store.database import create_engine
-from kg_pipeline.store.routing import load_router
 
 # How many model-driving steps (extractions, the serving benchmark) run at once, instance-wide: with
 # the default limit of 1 (dagster.yaml) a benchmark never measures a server an extraction is also
