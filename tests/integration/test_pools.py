@@ -39,7 +39,7 @@ from tests.pool_client import FAST, LIMIT, REQUESTS_PER_RUN, probe
 from tests.postgres import Postgres
 from tests.stand_in_server import EMPTY_EXTRACTION, Reply, StandInServer
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CHAT = "/v1/chat/completions"
 ANSWER = json.dumps(EMPTY_EXTRACTION.body).encode()
 

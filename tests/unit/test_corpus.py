@@ -11,7 +11,7 @@ from kg_pipeline.contract.vocabulary import named_vocabulary
 from kg_pipeline.corpus.chunking import chunk_document
 from kg_pipeline.corpus.documents import Document, load_corpus
 
-CORPUS = Path(__file__).resolve().parents[1] / "test_corpus"
+CORPUS = Path(__file__).resolve().parents[2] / "test_corpus"
 EXPECTED_COUNTS = {
     "technical": 30,
     "academic": 30,
