@@ -14,8 +14,7 @@ from typing import Any
 
 import click
 
-from kg_pipeline.cli.admin import open_store
-from kg_pipeline.cli.common import fail
+from kg_pipeline.cli.common import fail, open_store
 from kg_pipeline.cli.run import execute_job
 from kg_pipeline.defs.assets.image_ingest import (
     ingest_images_job,

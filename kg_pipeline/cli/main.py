@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from kg_pipeline.cli.admin import admin, extraction, open_store, served_models
+from kg_pipeline.cli.admin import admin, extraction
 from kg_pipeline.cli.analytics import analytics_command
-from kg_pipeline.cli.common import fail
+from kg_pipeline.cli.common import fail, open_store, served_models
 from kg_pipeline.cli.image import ingest_image_command
 from kg_pipeline.cli.local import local
 from kg_pipeline.cli.operator import export_training_data_command, recommend_command

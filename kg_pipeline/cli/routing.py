@@ -18,8 +18,9 @@ from kg_pipeline.corpus.analysis import ChunkAnalysis, analyse
 from kg_pipeline.corpus.chunking import chunk_document
 from kg_pipeline.defs.registry import ensure_registered
 from kg_pipeline.extraction.routing import RoutingDecision, choose, resolve
+from kg_pipeline.providers.registry import PROVIDER_NAMES
 from kg_pipeline.store.config import ConfigError, ConfigStore
-from kg_pipeline.store.database import PROVIDERS, database_url
+from kg_pipeline.store.database import database_url
 from kg_pipeline.store.routing import RoutingStore, parse_rule
 from kg_pipeline.store.routing_conditions import RoutingError
 
@@ -62,7 +63,9 @@ def list_command() -> None:
 @routing.command("add")
 @click.option("--name", "rule_name", required=True, help="Rule name (unique).")
 @click.option("--condition", required=True, help='E.g. complexity == "complex".')
-@click.option("--provider", required=True, type=click.Choice(PROVIDERS), help="Target server kind.")
+@click.option(
+    "--provider", required=True, type=click.Choice(PROVIDER_NAMES), help="Target server kind."
+)
 @click.option("--model", "target_model", required=True, help="Target model name.")
 @click.option("--priority", type=int, default=100, show_default=True, help="Lower runs first.")
 @click.option("--inactive", is_flag=True, help="Store the rule switched off.")

@@ -21,8 +21,7 @@ from typing import Any
 import click
 import dagster as dg
 
-from kg_pipeline.cli.admin import dagster_instance, open_store
-from kg_pipeline.cli.common import fail
+from kg_pipeline.cli.common import dagster_instance, fail, open_store
 from kg_pipeline.defs.registry import sync_partitions
 from kg_pipeline.defs.run_recovery import ProcessIdentity, recover_dead_runs
 from kg_pipeline.defs.step_slots import WaitStopped, step_slots_held

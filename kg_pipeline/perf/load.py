@@ -21,13 +21,14 @@ from kg_pipeline.contract.messages import PromptMessages
 from kg_pipeline.perf.stats import LevelResult, RequestTiming
 from kg_pipeline.providers import EndpointSettings, OllamaProvider, OpenAICompatibleProvider
 from kg_pipeline.providers.http import make_client
+from kg_pipeline.providers.registry import speaks
 
 
 def streaming_request(
     settings: EndpointSettings, messages: PromptMessages, json_schema: dict[str, Any]
 ) -> tuple[str, dict[str, Any]]:
     """The extraction request each provider would send, switched to streaming."""
-    if settings.provider == "ollama":
+    if speaks(settings.provider, "ollama"):
         payload = OllamaProvider(settings).build_request(messages, json_schema)
         payload["stream"] = True
         return "/api/chat", payload
@@ -141,7 +142,7 @@ async def run_level(
 ) -> LevelResult:
     """``concurrency`` workers each send their next request as soon as the previous one ends
     (closed loop); the first ``warmup`` requests are sent and not counted."""
-    ollama = settings.provider == "ollama"
+    ollama = speaks(settings.provider, "ollama")
     client = make_client(settings)
     try:
         await _warm_up(client, requests[:warmup], ollama)
@@ -178,7 +179,7 @@ async def warm_up(
     measured window only and so call run_level/run_rate with ``warmup=0``."""
     client = make_client(settings)
     try:
-        await _warm_up(client, requests, settings.provider == "ollama")
+        await _warm_up(client, requests, speaks(settings.provider, "ollama"))
     finally:
         await client.aclose()
 
@@ -209,7 +210,7 @@ async def run_rate(
     whether or not earlier ones have finished (open loop). The result's ``concurrency`` is the
     most requests that were in flight at once. httpx's pool holds at most 100 connections; beyond
     that, a request waits for one, and the wait counts into its latency as a user's would."""
-    ollama = settings.provider == "ollama"
+    ollama = speaks(settings.provider, "ollama")
     client = make_client(settings)
     try:
         await _warm_up(client, requests[:warmup], ollama)

@@ -1,6 +1,9 @@
-"""Provider registry: the only place that maps a provider name to a wire protocol."""
+"""Providers: one module per wire protocol, and the registry (registry.py) of the provider names
+that speak them. ``create_provider`` is the one place a protocol is bound to its class."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from kg_pipeline.providers.anthropic import AnthropicProvider
 from kg_pipeline.providers.base import (
@@ -16,6 +19,7 @@ from kg_pipeline.providers.base import (
 )
 from kg_pipeline.providers.ollama import OllamaProvider
 from kg_pipeline.providers.openai_compatible import OpenAICompatibleProvider
+from kg_pipeline.providers.registry import WireProtocol, provider_spec
 
 __all__ = [
     "AnthropicProvider",
@@ -33,10 +37,13 @@ __all__ = [
     "create_provider",
 ]
 
+PROTOCOL_CLASSES: dict[WireProtocol, Callable[[EndpointSettings], ExtractionProvider]] = {
+    "ollama": OllamaProvider,
+    "openai": OpenAICompatibleProvider,
+    "anthropic": AnthropicProvider,
+}
+
 
 def create_provider(settings: EndpointSettings) -> ExtractionProvider:
-    if settings.provider == "ollama":
-        return OllamaProvider(settings)
-    if settings.provider == "anthropic":
-        return AnthropicProvider(settings)
-    return OpenAICompatibleProvider(settings)
+    """The provider for ``settings``: the class of the protocol its provider name speaks."""
+    return PROTOCOL_CLASSES[provider_spec(settings.provider).protocol](settings)

@@ -23,11 +23,12 @@ from kg_pipeline.providers.base import (
     ThinkingMode,
 )
 from kg_pipeline.providers.http import HTTPStatusUnavailable, finish, request_json
+from kg_pipeline.providers.registry import provider_spec
 
 log = logging.getLogger(__name__)
 
 ANTHROPIC_VERSION = "2023-06-01"
-API_KEY_ENV = "ANTHROPIC_API_KEY"
+API_KEY_ENV = provider_spec("anthropic").api_key_env
 TOOL_NAME = "record_extraction"
 _TOOL_DESCRIPTION = (
     "Record the knowledge graph extracted from the text: its concepts, instances quoting the "

@@ -11,6 +11,7 @@ import numpy as np
 from kg_pipeline.providers.base import ProviderUnavailable
 from kg_pipeline.providers.redaction import header_secrets, redact
 
+# The wire protocols (registry.WireProtocol) that have an embeddings endpoint: Anthropic's has none.
 EmbeddingApi = Literal["ollama", "openai"]
 
 

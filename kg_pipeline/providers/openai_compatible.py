@@ -3,7 +3,8 @@
 The servers agree on the request shape but not on structured output: vLLM and OpenAI take
 ``{"type": "json_schema", ...}``, while llama-cpp-python's server answers that with HTTP 500 and
 wants ``{"type": "json_object", "schema": ...}``. The dialect is configured per endpoint; with
-``auto`` it is detected once, on the first request, and remembered. llama.cpp's servers (both)
+``auto`` it is the provider's in the registry (registry.py), and for a generic OpenAI-compatible
+server it is detected once, on the first request, and remembered. llama.cpp's servers (both)
 get the schema as a grammar of compact JSON (``gbnf``, see gbnf.py): the grammar each builds
 from a schema itself lets the model indent, which costs output tokens.
 """
@@ -27,19 +28,10 @@ from kg_pipeline.providers.base import (
 from kg_pipeline.providers.gbnf import schema_to_gbnf
 from kg_pipeline.providers.http import HTTPStatusUnavailable, finish, make_client, request_json
 from kg_pipeline.providers.loaded import NOT_REPORTED, LoadedModel, ModelAction, as_int
+from kg_pipeline.providers.registry import ProviderSpec, provider_spec
 
 log = logging.getLogger(__name__)
 
-# llama.cpp's llama-server takes json_schema as OpenAI and vLLM do (and json_object + schema),
-# llama-cpp-python's server only the latter; both take a ``grammar`` (GBNF), which says how
-# much whitespace the model may write: "gbnf" for both, compact. "auto" serves the other
-# OpenAI-compatible servers with one request learnt once.
-_DEFAULT_DIALECT: dict[str, StructuredOutputDialect] = {
-    "llamacpp": "gbnf",
-    "vllm": "json_schema",
-    "openai": "json_schema",
-    "openai_compatible": "auto",
-}
 # A server that does not understand a response_format says so and names the field: vLLM and
 # OpenAI with 400 or 422, llama-cpp-python with 500 (its request validation error, caught by its
 # own error handler, names ``response_format``). A status alone proves nothing: a 500 from an
@@ -78,14 +70,26 @@ def response_format(
     }
 
 
+def default_dialect(spec: ProviderSpec) -> StructuredOutputDialect:
+    """The dialect an endpoint configured "auto" uses: the registry's, for its provider."""
+    if spec.structured_output is None:
+        raise ValueError(
+            f"provider {spec.name!r} speaks the {spec.protocol} protocol, not OpenAI's chat "
+            "completions; build it with kg_pipeline.providers.create_provider"
+        )
+    return spec.structured_output
+
+
 class OpenAICompatibleProvider:
     def __init__(self, settings: EndpointSettings) -> None:
         self.settings = settings
-        self._client = make_client(settings)
+        self.spec = provider_spec(settings.provider)
         configured = settings.structured_output
+        # The registry's "auto" (openai_compatible) stays "auto": learnt from the first answer.
         self.dialect: StructuredOutputDialect = (
-            _DEFAULT_DIALECT[settings.provider] if configured == "auto" else configured
+            default_dialect(self.spec) if configured == "auto" else configured
         )
+        self._client = make_client(settings)
 
     def build_request(
         self,
@@ -187,7 +191,7 @@ class OpenAICompatibleProvider:
         VRAM. A llama.cpp router lists models it has not loaded (``status.value``): those are
         left out."""
         body, _ = await request_json(self._client, "GET", "/v1/models")
-        kv_usage = await self._kv_cache_usage() if self.settings.provider == "vllm" else None
+        kv_usage = await self._kv_cache_usage() if self.spec.kv_cache_metrics else None
         loaded = []
         for entry in body.get("data", []):
             status = entry.get("status")

@@ -2,10 +2,12 @@
 
 A description is free text, not an extraction, so it does not go through the extraction
 interface; it shares that interface's pieces instead: ``request_json`` (timeouts, redaction,
-Retry-After), the provider errors, the retry policy and the fallback bookkeeping.
+Retry-After) and the provider errors. This module sends one request; the retries and the
+fallback model around it are middleware (kg_pipeline/middleware/vision.py), as for extractions.
 
-Each server takes the image in its own shape; ``VISION_WIRE_FORMATS`` is the registry that maps
-a provider to it, and nothing outside this module knows the shapes:
+Each wire protocol takes the image in its own shape; ``VISION_WIRE_FORMATS`` maps a protocol to
+it, a provider reaches it through the protocol the registry gives it, and nothing outside this
+module knows the shapes:
 
 - Ollama ``/api/chat``: base64 in the message's ``images`` list;
 - OpenAI-compatible ``/v1/chat/completions`` (vLLM, llama.cpp, OpenAI): an ``image_url`` content
@@ -15,27 +17,18 @@ a provider to it, and nothing outside this module knows the shapes:
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import random
-import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
 from pydantic import BaseModel
 
-from kg_pipeline.middleware.fallback import failure_kind
-from kg_pipeline.middleware.resilient import RetryPolicy, is_retryable
 from kg_pipeline.providers.anthropic import ANTHROPIC_VERSION
-from kg_pipeline.providers.base import (
-    EndpointSettings,
-    MalformedOutput,
-    ProviderError,
-    ProviderUnavailable,
-)
+from kg_pipeline.providers.base import EndpointSettings, MalformedOutput, ProviderUnavailable
 from kg_pipeline.providers.http import make_client, request_json
 from kg_pipeline.providers.redaction import redact
+from kg_pipeline.providers.registry import WireProtocol, provider_spec
 
 # A description of a dense slide runs to a few hundred words; more is the model rambling.
 DESCRIPTION_BUDGET = 2048
@@ -195,14 +188,10 @@ class AnthropicVision:
         )
 
 
-_OPENAI_COMPATIBLE = OpenAICompatibleVision()
-VISION_WIRE_FORMATS: dict[str, VisionWireFormat] = {
+VISION_WIRE_FORMATS: dict[WireProtocol, VisionWireFormat] = {
     "ollama": OllamaVision(),
+    "openai": OpenAICompatibleVision(),
     "anthropic": AnthropicVision(),
-    "openai_compatible": _OPENAI_COMPATIBLE,
-    "vllm": _OPENAI_COMPATIBLE,
-    "llamacpp": _OPENAI_COMPATIBLE,
-    "openai": _OPENAI_COMPATIBLE,
 }
 
 
@@ -219,38 +208,38 @@ def _redacted(error: ProviderUnavailable, settings: EndpointSettings) -> Provide
     )
 
 
-async def _describe_once(
-    settings: EndpointSettings, payload: dict[str, Any], wire: VisionWireFormat
-) -> tuple[Answer, float]:
+@dataclass(frozen=True)
+class VisionRequest:
+    """One image description request, built once and sent as often as retries need."""
+
+    settings: EndpointSettings
+    wire: VisionWireFormat
+    payload: dict[str, Any]
+
+
+def vision_request(
+    settings: EndpointSettings, image: bytes, mime: str, prompt: str
+) -> VisionRequest:
+    """The request asking the model at ``settings`` to describe ``image``, in the shape of the
+    protocol its provider speaks."""
+    wire = VISION_WIRE_FORMATS[provider_spec(settings.provider).protocol]
+    encoded = base64.b64encode(image).decode("ascii")
+    return VisionRequest(settings, wire, wire.build_request(settings, prompt, mime, encoded))
+
+
+async def describe_once(request: VisionRequest) -> Description:
+    """Send ``request`` once: a ``ProviderUnavailable`` (redacted, naming the endpoint) when the
+    server cannot be reached or refuses, a ``MalformedOutput`` when it describes nothing."""
+    settings, wire = request.settings, request.wire
     async with wire.client(settings) as client:
         try:
             body, elapsed = await request_json(
-                client, "POST", wire.path, payload, settings.total_timeout_seconds
+                client, "POST", wire.path, request.payload, settings.total_timeout_seconds
             )
         except ProviderUnavailable as exc:
             # from None: the original message may hold the unredacted body.
             raise _redacted(exc, settings) from None
-    return wire.read_answer(body), elapsed
-
-
-async def _describe_with_retries(
-    settings: EndpointSettings, image: bytes, mime: str, prompt: str
-) -> Description:
-    wire = VISION_WIRE_FORMATS[settings.provider]
-    payload = wire.build_request(settings, prompt, mime, base64.b64encode(image).decode("ascii"))
-    policy = RetryPolicy(max_retries=settings.max_retries)
-    rng = random.Random()
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            answer, elapsed = await _describe_once(settings, payload, wire)
-            break
-        except ProviderUnavailable as exc:
-            if attempt > policy.max_retries or not is_retryable(exc):
-                raise
-            wait = max(exc.retry_after or 0.0, policy.backoff(attempt - 1, rng))
-            await asyncio.sleep(min(wait, policy.max_delay_seconds))
+    answer = wire.read_answer(body)
     if not answer.text.strip():
         raise MalformedOutput(
             f"vision model {settings.model!r} ({settings.name}) answered with an empty "
@@ -264,46 +253,4 @@ async def _describe_with_retries(
         prompt_tokens=answer.prompt_tokens,
         tokens=answer.completion_tokens,
         finish_reason=answer.finish_reason,
-        attempts=attempt,
-    )
-
-
-def _falls_back_on(settings: EndpointSettings, kind: str) -> bool:
-    return settings.fallback_on_timeout if kind == "timeout" else settings.fallback_on_error
-
-
-async def describe_image(
-    settings: EndpointSettings,
-    image: bytes,
-    mime: str,
-    prompt: str,
-    fallback: EndpointSettings | None = None,
-) -> Description:
-    """Describe ``image`` with the vision model at ``settings``; when that fails (after its
-    retries) and a ``fallback`` is given — typically a cloud model — ask the fallback, and
-    record on the description which endpoint failed, why and what it cost in seconds."""
-    started = time.perf_counter()
-    try:
-        return await _describe_with_retries(settings, image, mime, prompt)
-    except ProviderError as exc:
-        kind = failure_kind(exc)
-        if fallback is None or not _falls_back_on(settings, kind):
-            raise
-        lost = time.perf_counter() - started
-        primary_error = exc
-    try:
-        description = await _describe_with_retries(fallback, image, mime, prompt)
-    except ProviderError as exc:
-        message = f"{primary_error}; the fallback failed too: {exc}"
-        if isinstance(exc, ProviderUnavailable):
-            raise ProviderUnavailable(
-                message, status_code=exc.status_code, timed_out=exc.timed_out
-            ) from exc
-        raise MalformedOutput(message, exc.stats) from exc
-    return description.model_copy(
-        update={
-            "fallback_from": settings.name,
-            "fallback_reason": kind,
-            "fallback_added_seconds": lost,
-        }
     )

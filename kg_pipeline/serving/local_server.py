@@ -21,11 +21,13 @@ from typing import Any
 
 import httpx
 
+from kg_pipeline.providers.registry import LOCAL_SERVER_PORT
 from kg_pipeline.serving.llama_build import server_binary
 from kg_pipeline.serving.local_model import MODEL_ALIAS, cache_dir, ensure_model
 
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = int(os.environ.get("KG_LOCAL_PORT", "8089"))
+# KG_LOCAL_PORT, else 8089: the llamacpp provider's usual address in the registry is this server.
+DEFAULT_PORT = LOCAL_SERVER_PORT
 # Requests decoded at once: the level of highest throughput in the serving sweep on a 2-core CPU
 # with the real extraction request (benchmarks/results/serving-embedded-servers.json: 32.0, 33.2,
 # 47.8 and 46.5 output tokens/s at 1, 2, 4 and 8 in flight). The registered embedded model takes

@@ -24,14 +24,14 @@ from kg_pipeline.providers.base import (
     ExtractionProvider,
     ProviderResult,
 )
+from kg_pipeline.providers.registry import provider_spec
 from kg_pipeline.store.database import response_cache
-
-# Providers that answer the same request the same way share cache entries.
-_PROVIDER_KIND = {"ollama": "ollama"}
 
 
 def provider_kind(settings: EndpointSettings) -> str:
-    return _PROVIDER_KIND.get(settings.provider, "openai_compatible")
+    """Providers that answer the same request the same way share cache entries (the registry's
+    ``cache_kind``)."""
+    return provider_spec(settings.provider).cache_kind
 
 
 def cache_key(

@@ -2,8 +2,8 @@
 what settings — switchable at run time, because every chunk re-reads it (see ``version``).
 
 A row is validated by ``ModelConfig`` before it is written, so bad input fails with one message
-that names the fix and nothing is stored; the table's CHECK constraints catch what slips past
-(another writer, a hand-edited row).
+that names the fix and nothing is stored; the table's constraints catch what slips past (another
+writer, a hand-edited row).
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from kg_pipeline.providers.base import (
     StructuredOutputDialect,
     ThinkingMode,
 )
-from kg_pipeline.store.database import PROVIDERS, ai_extraction_config, create_engine
+from kg_pipeline.providers.registry import PROVIDER_NAMES, UnknownProvider
+from kg_pipeline.store.database import ai_extraction_config, create_engine
 
 Purpose = Literal["extraction", "baseline"]
 
@@ -315,8 +316,8 @@ class ConfigStore:
 def parse_config(values: dict[str, Any]) -> ModelConfig:
     """``ModelConfig.model_validate`` with the error as a one-line ``ConfigError``."""
     provider = values.get("provider")
-    if provider is not None and provider not in PROVIDERS:
-        raise ConfigError(f"unknown provider {provider!r}; choose one of: {', '.join(PROVIDERS)}")
+    if provider is not None and provider not in PROVIDER_NAMES:
+        raise ConfigError(str(UnknownProvider(provider)))
     try:
         return ModelConfig.model_validate(values)
     except ValidationError as exc:

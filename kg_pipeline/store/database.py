@@ -12,10 +12,13 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+
+from kg_pipeline.providers.registry import PROVIDER_NAMES
 
 DATABASE_URL_ENV = "KG_DATABASE_URL"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -35,7 +38,6 @@ response_cache = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
-PROVIDERS = ("ollama", "vllm", "openai_compatible", "llamacpp", "openai", "anthropic")
 THINKING_MODES = ("off", "low", "medium", "high")
 PURPOSES = ("extraction", "baseline")
 
@@ -43,6 +45,21 @@ PURPOSES = ("extraction", "baseline")
 def _one_of(column: str, values: tuple[str, ...]) -> sa.CheckConstraint:
     quoted = ", ".join(f"'{v}'" for v in values)
     return sa.CheckConstraint(f"{column} IN ({quoted})", name=f"ck_{column}")
+
+
+# The provider names a row may give: the provider registry's (kg_pipeline/providers/registry.py),
+# one per row, added by ``migrate`` whenever the registry has a name the table lacks. The foreign
+# keys to it refuse any other name, from any writer, as a CHECK constraint would; unlike a CHECK,
+# a provider added to the registry needs no migration.
+providers = sa.Table(
+    "providers",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+)
+
+
+def _known_provider(table: str, column: str) -> sa.ForeignKey:
+    return sa.ForeignKey(providers.c.name, name=f"fk_{table}_{column}")
 
 
 # Column-compatible with the configuration table of the system this pipeline replaces, plus
@@ -54,7 +71,12 @@ ai_extraction_config = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("name", sa.String(100), nullable=False, unique=True),
     sa.Column("purpose", sa.String(32), nullable=False, server_default="extraction"),
-    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column(
+        "provider",
+        sa.String(32),
+        _known_provider("ai_extraction_config", "provider"),
+        nullable=False,
+    ),
     sa.Column("model_name", sa.String(200), nullable=False),
     sa.Column("base_url", sa.String(500), nullable=False),
     sa.Column("supports_vision", sa.Boolean, nullable=False, server_default=sa.false()),
@@ -72,7 +94,6 @@ ai_extraction_config = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_by", sa.String(100), nullable=False),
-    _one_of("provider", PROVIDERS),
     _one_of("thinking_mode", THINKING_MODES),
     _one_of("purpose", PURPOSES),
     sa.CheckConstraint("temperature >= 0 AND temperature <= 1", name="ck_temperature"),
@@ -138,21 +159,25 @@ extraction_analytics = sa.Table(
 # Multi-model routing rules (see kg_pipeline/extraction/routing.py): evaluated in ascending
 # priority, the first active rule whose condition holds on a chunk's analysis picks the target
 # model. The condition is checked by the code before it is written; the table only keeps targets to
-# known providers.
+# known providers (the foreign key to ``providers``).
 routing_rules = sa.Table(
     "routing_rules",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("rule_name", sa.String(100), nullable=False, unique=True),
     sa.Column("condition", sa.Text, nullable=False),
-    sa.Column("target_provider", sa.String(32), nullable=False),
+    sa.Column(
+        "target_provider",
+        sa.String(32),
+        _known_provider("routing_rules", "target_provider"),
+        nullable=False,
+    ),
     sa.Column("target_model", sa.String(200), nullable=False),
     sa.Column("priority", sa.Integer, nullable=False),
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_by", sa.String(100), nullable=False),
-    _one_of("target_provider", PROVIDERS),
     sa.CheckConstraint("priority >= 0", name="ck_priority"),
 )
 
@@ -242,12 +267,36 @@ def _create_sqlite_file(path: Path) -> None:
         draft.unlink(missing_ok=True)
 
 
+def add_missing_providers(connection: sa.Connection) -> list[str]:
+    """Add the registry's provider names that ``providers`` lacks; returns those added."""
+    known = set(connection.execute(sa.select(providers.c.name)).scalars())
+    missing = [name for name in PROVIDER_NAMES if name not in known]
+    if missing:
+        connection.execute(sa.insert(providers), [{"name": name} for name in missing])
+    return missing
+
+
 def migrate(engine: sa.Engine) -> None:
-    """Bring the schema to the newest migration (a no-op when it is there already)."""
+    """Bring the schema to the newest migration (a no-op when it is there already), and the
+    known providers to the registry's."""
     config = alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+    try:
+        with engine.begin() as connection:
+            add_missing_providers(connection)
+    except sa.exc.IntegrityError:
+        # Another process added the same names between the read and the write: read again.
+        with engine.begin() as connection:
+            add_missing_providers(connection)
+
+
+def _enforce_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
+    """SQLite checks foreign keys only when each connection asks it to."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.close()
 
 
 def create_engine(url: str | None = None) -> sa.Engine:
@@ -261,6 +310,8 @@ def create_engine(url: str | None = None) -> sa.Engine:
     if path is not None:
         check_sqlite_file(path)
     engine = sa.create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _enforce_foreign_keys)
     with _migrating:
         if path is not None and not path.exists():
             _create_sqlite_file(path)

@@ -12,8 +12,9 @@ from PIL import Image
 from pydantic import SecretStr
 
 from kg_pipeline.corpus.images import BadImage, prepare_image
+from kg_pipeline.middleware.vision import describe_image
 from kg_pipeline.providers.base import EndpointSettings, ProviderUnavailable
-from kg_pipeline.providers.vision import Description, describe_image
+from kg_pipeline.providers.vision import Description
 from tests.stand_in_server import Reply, StandInServer
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"

@@ -31,8 +31,9 @@ from kg_pipeline.defs.results_files import write_atomically
 from kg_pipeline.extraction.merging import merge_extractions
 from kg_pipeline.extraction.outcome import incomplete_run_message
 from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
+from kg_pipeline.middleware.vision import describe_image
 from kg_pipeline.providers.base import EndpointSettings, ProviderError, ProviderUnavailable
-from kg_pipeline.providers.vision import Description, describe_image
+from kg_pipeline.providers.vision import Description
 from kg_pipeline.store.config import ConfigError, ConfigStore, ModelConfig
 
 # The per-image progress lines also go to this logger, so `kg ingest image` can print them as

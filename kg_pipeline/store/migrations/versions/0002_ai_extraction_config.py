@@ -12,6 +12,7 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
+# As of this revision; from 0006 on, the known providers are the rows of a table of their own.
 PROVIDERS = ("ollama", "vllm", "openai_compatible", "llamacpp", "openai", "anthropic")
 THINKING_MODES = ("off", "low", "medium", "high")
 PURPOSES = ("extraction", "baseline")

@@ -12,7 +12,7 @@ down_revision = "0003"
 branch_labels = None
 depends_on = None
 
-# As of this revision (kg_pipeline/store/database.py may grow the list later).
+# As of this revision; from 0006 on, the known providers are the rows of a table of their own.
 PROVIDERS = ("ollama", "vllm", "openai_compatible", "llamacpp", "openai", "anthropic")
 
 
