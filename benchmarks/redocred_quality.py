@@ -49,7 +49,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from naive_extract import naive_extract
 
 from kg_pipeline.contract.messages import (
-    NAMED_VERSIONS,
     PROMPT_V2,
     PROMPT_V3,
     PROMPT_V4,
@@ -72,7 +71,8 @@ from kg_pipeline.extraction.extract import ExtractionOptions, extract_chunks
 from kg_pipeline.extraction.grounding import ground_extraction
 from kg_pipeline.extraction.merging import MergePolicy, merge_as_extraction, merge_document
 from kg_pipeline.extraction.named_answers import resolve_named_answer
-from kg_pipeline.extraction.prompts import GLEANING_REQUEST, build_messages, decoding_schema
+from kg_pipeline.extraction.prompts import NAMED_VERSIONS, build_messages, decoding_schema
+from kg_pipeline.extraction.prompts.wording import GLEANING_REQUEST
 from kg_pipeline.extraction.records import ExtractionStatus
 from kg_pipeline.middleware.resilient import ResilientProvider
 from kg_pipeline.providers import ProviderError, create_provider

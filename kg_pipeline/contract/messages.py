@@ -9,21 +9,23 @@ from typing import Literal, get_args
 
 PROMPT_VERSION = "kg-extract-v1"
 
-# For small models (see ``build_messages_v2``); compared with v1 in benchmarks/redocred_quality.py.
+# For small models; compared with v1 in benchmarks/redocred_quality.py.
 PROMPT_V2 = "kg-extract-v2"
 
-# v2 with a denser example and a leaner answer (see ``build_messages_v3``).
+# v2 with a denser example and a leaner answer.
 PROMPT_V3 = "kg-extract-v3"
 
-# Concepts and relationships named by label, three examples (see ``build_messages_v4``).
+# Concepts and relationships named by label, three examples.
 PROMPT_V4 = "kg-extract-v4"
 
-# v4 with the relationship types named, not defined: a shorter prefix (``build_messages_v5``).
+# v4 with the relationship types named, not defined: a shorter prefix.
 PROMPT_V5 = "kg-extract-v5"
 
-# v4 with a bare answer: concepts as labels only, compact JSON (``build_messages_v6``).
+# v4 with a bare answer: concepts as labels only, compact JSON.
 PROMPT_V6 = "kg-extract-v6"
 
+# Each name has exactly one entry in the prompt registry (kg_pipeline/extraction/prompts/), which
+# declares its messages, decoding schema, gleaning request and answer shape.
 PromptVersion = Literal[
     "kg-extract-v1",
     "kg-extract-v2",
@@ -32,10 +34,6 @@ PromptVersion = Literal[
     "kg-extract-v5",
     "kg-extract-v6",
 ]
-
-# Versions whose answers name relationship endpoints by label and carry no instances: they pass
-# through kg_pipeline/extraction/named_answers.py before anything else reads them.
-NAMED_VERSIONS = frozenset({PROMPT_V4, PROMPT_V5, PROMPT_V6})
 
 PROMPT_VERSIONS: tuple[str, ...] = get_args(PromptVersion)
 

@@ -99,7 +99,7 @@ class Relationship(_Lenient):
     )
     # None: not asked for. Prompt kg-extract-v4 leaves it out: the 0.5B model it was measured on
     # wrote its examples' figures, and its answers were 57 % longer when asked for it
-    # (kg_pipeline/extraction/prompts.py). Calibration counts stated confidences only.
+    # (kg_pipeline/extraction/prompts/v4_v5_v6.py). Calibration counts stated confidences only.
     confidence: float | None = Field(default=None, ge=0.0, le=1.0)
     direction_semantics: DirectionSemantics = DirectionSemantics.OUTWARD
 

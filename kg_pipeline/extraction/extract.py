@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kg_pipeline.contract.messages import NAMED_VERSIONS, PROMPT_VERSION
+from kg_pipeline.contract.messages import PROMPT_VERSION
 from kg_pipeline.contract.schema import Extraction
 from kg_pipeline.contract.vocabulary import BASE_VOCABULARY, Vocabulary
 from kg_pipeline.corpus.chunking import Chunk
@@ -21,7 +21,7 @@ from kg_pipeline.extraction import telemetry
 from kg_pipeline.extraction.grounding import ground_extraction
 from kg_pipeline.extraction.merging import merge_as_extraction
 from kg_pipeline.extraction.named_answers import NamedAnswerSummary, resolve_named_answer
-from kg_pipeline.extraction.prompts import build_messages, decoding_schema, gleaning_request
+from kg_pipeline.extraction.prompts import decoding_schema, prompt_spec
 from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
 from kg_pipeline.extraction.routing import RoutingDecision
 from kg_pipeline.providers import (
@@ -39,7 +39,7 @@ class ExtractionOptions:
     """The switches of the extraction step, each measured on its own in
     benchmarks/redocred_quality.py.
 
-    - ``prompt_version``: which prompt and decoding schema (kg_pipeline/extraction/prompts.py).
+    - ``prompt_version``: which prompt and decoding schema (kg_pipeline/extraction/prompts/).
     - ``ground_quotes``: replace each quote with the exact source span it copies, recording its
       offsets, and drop instances whose quote is not in the chunk
       (kg_pipeline/extraction/grounding.py).
@@ -97,8 +97,9 @@ async def extract_chunk(
         "vocabulary": vocabulary.name,
         "prompt_version": options.prompt_version,
     }
-    schema = schema or decoding_schema(vocabulary, options.prompt_version)
-    messages = build_messages(chunk.text, vocabulary, options.prompt_version)
+    prompt = prompt_spec(options.prompt_version)
+    schema = schema or prompt.decoding_schema(vocabulary)
+    messages = prompt.build_messages(chunk.text, vocabulary)
     started = time.perf_counter()
     try:
         result = await provider.extract(messages, schema)
@@ -108,8 +109,7 @@ async def extract_chunk(
         stats = exc.stats or CallStats(wall_seconds=0.0)
         stats.wall_seconds = time.perf_counter() - started
         return ChunkExtraction(**common, status=_status_of(exc), error=str(exc), stats=stats)
-    named = options.prompt_version in NAMED_VERSIONS
-    named_summary = NamedAnswerSummary() if named else None
+    named_summary = NamedAnswerSummary() if prompt.answer_shape == "named" else None
 
     def read(answer: Extraction) -> Extraction:
         if named_summary is None:
@@ -124,7 +124,7 @@ async def extract_chunk(
     answer = _answer_text(result)
     passes = [extraction]
     for _ in range(options.gleaning):
-        messages = messages.with_followup(answer, gleaning_request(options.prompt_version))
+        messages = messages.with_followup(answer, prompt.gleaning_request)
         try:
             more = await provider.extract(messages, schema)
         except ProviderError as exc:

@@ -12,7 +12,7 @@ from kg_pipeline.cli.main import main
 from kg_pipeline.contract.messages import PROMPT_V2
 from kg_pipeline.definitions import chunks, documents, extractions
 from kg_pipeline.defs.assets.corpus import DocumentsConfig
-from kg_pipeline.extraction.prompts import GLEANING_REQUEST
+from kg_pipeline.extraction.prompts.wording import GLEANING_REQUEST
 from kg_pipeline.store.config import ConfigStore
 from tests.models import materialize_partition
 from tests.stand_in_server import Reply, StandInServer, chat_completion

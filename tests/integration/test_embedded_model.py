@@ -10,7 +10,7 @@ import pytest
 from kg_pipeline.contract.messages import PROMPT_VERSIONS
 from kg_pipeline.contract.schema import extraction_json_schema
 from kg_pipeline.contract.vocabulary import BASE_VOCABULARY, known_names, named_vocabulary
-from kg_pipeline.extraction import prompts
+from kg_pipeline.extraction.prompts import build_messages, v1, v2_v3, v4_v5_v6
 from kg_pipeline.providers import EndpointSettings, OpenAICompatibleProvider
 from kg_pipeline.serving.endpoints import DEFAULT_ENDPOINT
 from kg_pipeline.serving.local_model import MODEL_ALIAS, ensure_model, verify_model
@@ -62,7 +62,7 @@ def test_llama_server_takes_the_compact_grammar_and_the_answer_is_not_indented(
 
     async def run():  # type: ignore[no-untyped-def]
         try:
-            return await provider.extract(prompts.build_messages(TEXT), extraction_json_schema())
+            return await provider.extract(build_messages(TEXT), extraction_json_schema())
         finally:
             await provider.aclose()
 
@@ -92,9 +92,9 @@ def test_every_prompt_version_fits_one_slot_with_its_output_budget(
     assert slot_context == embedded_server.slot_context_tokens
     chunk = _densest_chunk()
     builders = {
-        "kg-extract-v1": prompts.build_messages, "kg-extract-v2": prompts.build_messages_v2,
-        "kg-extract-v3": prompts.build_messages_v3, "kg-extract-v4": prompts.build_messages_v4,
-        "kg-extract-v5": prompts.build_messages_v5, "kg-extract-v6": prompts.build_messages_v6,
+        "kg-extract-v1": v1.build_messages_v1, "kg-extract-v2": v2_v3.build_messages_v2,
+        "kg-extract-v3": v2_v3.build_messages_v3, "kg-extract-v4": v4_v5_v6.build_messages_v4,
+        "kg-extract-v5": v4_v5_v6.build_messages_v5, "kg-extract-v6": v4_v5_v6.build_messages_v6,
     }  # fmt: skip
     assert set(builders) == set(PROMPT_VERSIONS), "a new prompt version: add it here"
     vocabularies = [BASE_VOCABULARY, *(named_vocabulary(name) for name in known_names())]

@@ -11,7 +11,7 @@ from kg_pipeline.contract.messages import PROMPT_V2, PROMPT_V4, PROMPT_V5, PROMP
 from kg_pipeline.contract.vocabulary import named_vocabulary
 from kg_pipeline.corpus.chunking import chunk_document
 from kg_pipeline.extraction.extract import ExtractionOptions, extract_chunk
-from kg_pipeline.extraction.prompts import (
+from kg_pipeline.extraction.prompts.wording import (
     BARE_GLEANING_REQUEST,
     GLEANING_REQUEST,
     NAMED_GLEANING_REQUEST,

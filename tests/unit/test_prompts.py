@@ -3,7 +3,6 @@ import json
 import pytest
 
 from kg_pipeline.contract.messages import (
-    NAMED_VERSIONS,
     PROMPT_V2,
     PROMPT_V3,
     PROMPT_V4,
@@ -14,12 +13,15 @@ from kg_pipeline.contract.messages import (
 from kg_pipeline.contract.schema import Extraction
 from kg_pipeline.contract.vocabulary import BASE_VOCABULARY, Vocabulary, named_vocabulary
 from kg_pipeline.extraction.prompts import (
-    BARE_GLEANING_REQUEST,
-    GLEANING_REQUEST,
-    USER_PREFIX,
+    NAMED_VERSIONS,
     build_messages,
     decoding_schema,
     gleaning_request,
+)
+from kg_pipeline.extraction.prompts.wording import (
+    BARE_GLEANING_REQUEST,
+    GLEANING_REQUEST,
+    USER_PREFIX,
 )
 
 
