@@ -15,12 +15,14 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
 
+from kg_pipeline.errors import KgError
+
 PRICES_FILE_ENV = "KG_PRICES_FILE"
 GPU_COST_ENV = "KG_GPU_COST_PER_HOUR"
 _DEFAULT = Path(__file__).with_name("prices.json")
 
 
-class PriceFileError(ValueError):
+class PriceFileError(KgError, ValueError):
     """The price file cannot be read; the message names the file and the field."""
 
 

@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from kg_pipeline.corpus.analysis import ChunkAnalysis, Complexity, ContentType, analyse
 from kg_pipeline.corpus.chunking import Chunk
+from kg_pipeline.errors import KgError
 from kg_pipeline.providers.base import ExtractionProvider, ProviderName
 from kg_pipeline.store.config import ModelConfig
 
@@ -72,7 +73,7 @@ GUIDE = (
 )
 
 
-class RoutingError(ValueError):
+class RoutingError(KgError, ValueError):
     """A rule or condition that cannot be stored or used; the message says how to fix it."""
 
 

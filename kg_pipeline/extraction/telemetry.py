@@ -27,6 +27,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from kg_pipeline.contract.pricing import cost_usd
+from kg_pipeline.errors import KgError
 from kg_pipeline.extraction.records import ChunkExtraction
 from kg_pipeline.providers import (
     EndpointSettings,
@@ -106,11 +107,11 @@ MODEL_EVENTS = Counter(
 ModelEvent = Literal["load", "unload", "switch"]
 
 
-class MetricsConfigError(ValueError):
+class MetricsConfigError(KgError, ValueError):
     """``KG_METRICS_PORT`` is not a port, a range of ports, or 0."""
 
 
-class ExporterPortsBusy(OSError):
+class ExporterPortsBusy(KgError, OSError):
     """Every port the exporter may use is taken (by another run worker, usually)."""
 
 

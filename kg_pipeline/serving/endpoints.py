@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from kg_pipeline.errors import KgError
 from kg_pipeline.providers.base import EndpointSettings
 from kg_pipeline.serving.local_model import MODEL_ALIAS
 from kg_pipeline.serving.local_server import (
@@ -28,7 +29,7 @@ from kg_pipeline.serving.local_server import (
 ENDPOINTS_FILE_ENV = "KG_ENDPOINTS_FILE"
 
 
-class EndpointsError(ValueError):
+class EndpointsError(KgError, ValueError):
     pass
 
 

