@@ -9,7 +9,6 @@ the environment variable that holds them (``api_key_env``).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +24,7 @@ from kg_pipeline.serving.local_server import (
     REQUEST_TIMEOUT_SECONDS,
     LocalServer,
 )
-
-ENDPOINTS_FILE_ENV = "KG_ENDPOINTS_FILE"
+from kg_pipeline.settings import ENDPOINTS_FILE
 
 
 class EndpointsError(KgError, ValueError):
@@ -63,14 +61,14 @@ class _EndpointList(BaseModel):
 
 
 def load_endpoints(path: str | Path | None = None) -> list[EndpointEntry]:
-    file = path or os.environ.get(ENDPOINTS_FILE_ENV)
+    file = path or ENDPOINTS_FILE.get()
     if not file:
         return [DEFAULT_ENDPOINT]
     try:
         raw: Any = json.loads(Path(file).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise EndpointsError(
-            f"cannot read endpoints file {file} ({ENDPOINTS_FILE_ENV}): {exc}"
+            f"cannot read endpoints file {file} ({ENDPOINTS_FILE.name}): {exc}"
         ) from exc
     try:
         entries = _EndpointList.model_validate({"endpoints": raw}).endpoints

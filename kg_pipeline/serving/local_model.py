@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from kg_pipeline.errors import KgError
+from kg_pipeline.settings import CACHE_DIR
 
 MODEL_ALIAS = "qwen2.5-coder-0.5b-instruct"
 MODEL_FILENAME = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
@@ -29,7 +30,7 @@ class ModelUnavailable(KgError, RuntimeError):
 
 def cache_dir() -> Path:
     """Models are large and identical across checkouts, so they live in the user cache."""
-    root = os.environ.get("KG_CACHE_DIR") or os.path.join(
+    root = CACHE_DIR.get() or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "kg_pipeline"
     )
     return Path(root)

@@ -24,14 +24,15 @@ import httpx
 from kg_pipeline.errors import KgError
 from kg_pipeline.serving.llama_build import server_binary
 from kg_pipeline.serving.local_model import MODEL_ALIAS, cache_dir, ensure_model
+from kg_pipeline.settings import LOCAL_PORT, LOCAL_SLOTS, LOCAL_THREADS
 
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = int(os.environ.get("KG_LOCAL_PORT", "8089"))
+DEFAULT_PORT = LOCAL_PORT.get()
 # Requests decoded at once: the knee of the serving sweep on a 2-core CPU with the real extraction
 # request (benchmarks/results/serving-embedded-servers.json: 17.2, 31.9, 43.1 and 40.5 output
 # tokens/s at 1, 2, 4 and 8 in flight). The registered embedded model takes the same number as
 # its max_concurrent_requests, so its Dagster pool never sends more than the server has slots.
-DEFAULT_SLOTS = int(os.environ.get("KG_LOCAL_SLOTS", "4"))
+DEFAULT_SLOTS = LOCAL_SLOTS.get()
 # One request's worst case, as this model's tokenizer counts it: the longest fixed prompt prefix
 # (kg-extract-v6 with the Re-DocRED vocabulary, 2,728 tokens), a 1500-word chunk (~2,500 tokens
 # of technical prose) and the 4096-token output budget make ~9,300; rounded up so that denser
@@ -47,8 +48,8 @@ def cpu_threads() -> int:
     """``KG_LOCAL_THREADS``, else the cores this process may run on (a container's share, not
     the host's count). All cores is fastest on a quiet machine; where other work competes for
     them, fewer threads are faster (llama.cpp's threads wait for each other at every step)."""
-    if configured := os.environ.get("KG_LOCAL_THREADS"):
-        return int(configured)
+    if (configured := LOCAL_THREADS.get()) is not None:
+        return configured
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux

@@ -45,9 +45,10 @@ from kg_pipeline.contract.pricing import (
     prices_file,
 )
 from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
+from kg_pipeline.settings import BASELINE_MODEL
 from kg_pipeline.store.database import extraction_analytics
 
-DEFAULT_BASELINE_MODEL = "gpt-4o"
+DEFAULT_BASELINE_MODEL = BASELINE_MODEL.default
 # Stands in for the provider of a fallback answer whose model could not be looked up.
 UNRESOLVED = "unresolved"
 

@@ -26,6 +26,7 @@ from kg_pipeline.providers.base import (
     StructuredOutputDialect,
     ThinkingMode,
 )
+from kg_pipeline.settings import USER
 from kg_pipeline.store.database import PROVIDERS, ai_extraction_config, create_engine
 
 Purpose = Literal["extraction", "baseline"]
@@ -204,7 +205,7 @@ def _from_row(row: sa.Row[Any]) -> ModelConfig:
 
 def current_user() -> str:
     try:
-        return os.environ.get("KG_USER") or getpass.getuser()
+        return USER.get() or getpass.getuser()
     except OSError:  # no name for this uid (containers)
         return f"uid-{os.getuid()}"
 

@@ -18,8 +18,8 @@ from alembic import command
 from alembic.config import Config
 
 from kg_pipeline.errors import KgError
+from kg_pipeline.settings import DATABASE_URL, STATE_DIR
 
-DATABASE_URL_ENV = "KG_DATABASE_URL"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 metadata = sa.MetaData()
@@ -160,10 +160,10 @@ routing_rules = sa.Table(
 
 
 def database_url() -> str:
-    url = os.environ.get(DATABASE_URL_ENV)
+    url = DATABASE_URL.get()
     if url:
         return url
-    state = Path(os.environ.get("KG_STATE_DIR", ".kg"))
+    state = STATE_DIR.get()
     state.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{state / 'kg.sqlite3'}"
 
