@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from typing import Any
 
 import click
@@ -18,6 +17,7 @@ import sqlalchemy as sa
 
 from kg_pipeline.cli.common import fail
 from kg_pipeline.contract.pricing import PriceFileError
+from kg_pipeline.settings import BASELINE_MODEL
 from kg_pipeline.store.analytics import (
     DEFAULT_BASELINE_MODEL,
     AnalyticsRow,
@@ -129,8 +129,8 @@ def as_json(since: dt.datetime, rows: list[AnalyticsRow], saved: Savings) -> dic
 )
 @click.option(
     "--baseline-model",
-    default=lambda: os.environ.get("KG_BASELINE_MODEL", DEFAULT_BASELINE_MODEL),
-    show_default=f"KG_BASELINE_MODEL, else {DEFAULT_BASELINE_MODEL}",
+    default=BASELINE_MODEL.get,
+    show_default=f"{BASELINE_MODEL.name}, else {DEFAULT_BASELINE_MODEL}",
     help="Cloud model to measure savings against; it must have a price in the price file.",
 )
 @click.option("--json", "json_output", is_flag=True, help="Print JSON (costs to $0.000001).")

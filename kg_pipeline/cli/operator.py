@@ -8,7 +8,6 @@ there makes no import cycle.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -40,6 +39,7 @@ from kg_pipeline.serving.quantization import (
     parameters_from_ollama,
     render_advice,
 )
+from kg_pipeline.settings import CORPUS_DIR
 
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
 RECORDS_SUFFIX = ".records.jsonl"  # what `kg ingest` writes beside its graph
@@ -169,7 +169,7 @@ def _report(summary: ExportSummary, min_quality: float, score: QualityScore) -> 
               help="grounded: quotes, relationships and concepts checked against the chunk; "
                    "reference: concept F1 against curated references.")  # fmt: skip
 @click.option("--corpus", type=click.Path(file_okay=False, path_type=Path),
-              default=Path(os.environ.get("KG_CORPUS_DIR", "test_corpus")), show_default=True,
+              default=CORPUS_DIR.get(), show_default=True,
               help="Where the pipeline's documents are (to find the chunk texts).")  # fmt: skip
 @click.option("--vocabulary", help="The vocabulary file, when the records used an unpackaged one.")
 def export_training_data_command(

@@ -9,18 +9,18 @@ applies to the next run of a long-lived process without a restart.
 from __future__ import annotations
 
 import json
-import os
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
 
-PRICES_FILE_ENV = "KG_PRICES_FILE"
-GPU_COST_ENV = "KG_GPU_COST_PER_HOUR"
+from kg_pipeline.errors import KgError
+from kg_pipeline.settings import GPU_COST_PER_HOUR, PRICES_FILE
+
 _DEFAULT = Path(__file__).with_name("prices.json")
 
 
-class PriceFileError(ValueError):
+class PriceFileError(KgError, ValueError):
     """The price file cannot be read; the message names the file and the field."""
 
 
@@ -39,7 +39,7 @@ class PriceTable(BaseModel):
 
 
 def prices_file() -> Path:
-    return Path(os.environ.get(PRICES_FILE_ENV) or _DEFAULT)
+    return PRICES_FILE.get() or _DEFAULT
 
 
 @lru_cache(maxsize=4)
@@ -57,7 +57,7 @@ def price_table() -> PriceTable:
         modified = path.stat().st_mtime_ns
     except OSError as exc:
         raise PriceFileError(
-            f"the price file {path} does not exist; fix {PRICES_FILE_ENV} or unset it to use "
+            f"the price file {path} does not exist; fix {PRICES_FILE.name} or unset it to use "
             "the packaged prices"
         ) from exc
     return _load(str(path), modified)
@@ -65,15 +65,17 @@ def price_table() -> PriceTable:
 
 def default_gpu_cost_per_hour() -> float | None:
     """``KG_GPU_COST_PER_HOUR``: the rate for local models the price file does not name."""
-    value = os.environ.get(GPU_COST_ENV)
+    value = GPU_COST_PER_HOUR.get()
     if not value:
         return None
     try:
         rate = float(value)
     except ValueError as exc:
-        raise PriceFileError(f"{GPU_COST_ENV}={value!r} is not a number of dollars") from exc
+        raise PriceFileError(
+            f"{GPU_COST_PER_HOUR.name}={value!r} is not a number of dollars"
+        ) from exc
     if rate < 0:
-        raise PriceFileError(f"{GPU_COST_ENV}={value!r} is negative")
+        raise PriceFileError(f"{GPU_COST_PER_HOUR.name}={value!r} is negative")
     return rate
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from kg_pipeline.errors import KgError
+
 BASE_CATEGORIES: Mapping[str, tuple[str, ...]] = {
     "logical_truth": ("IMPLIES", "CONTRADICTS", "PRESUPPOSES", "EQUIVALENT_TO"),
     "causal": ("CAUSES", "ENABLES", "PREVENTS", "INFLUENCES", "RESULTS_FROM"),
@@ -25,7 +27,7 @@ BASE_CATEGORIES: Mapping[str, tuple[str, ...]] = {
 }
 
 
-class VocabularyError(ValueError):
+class VocabularyError(KgError, ValueError):
     """A vocabulary file is unreadable or malformed; the message names the file and the fix."""
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from kg_pipeline.errors import KgError
+
 # CJK characters count as one word each: such text has no spaces, and counting a whole paragraph
 # as one "word" would defeat every size limit.
 _CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
@@ -26,7 +28,7 @@ _PARAGRAPH_GAP = re.compile(r"\n[ \t]*\n")
 _MAX_TOKEN_CHARS = 64
 
 
-class ChunkingError(ValueError):
+class ChunkingError(KgError, ValueError):
     """The chunking settings contradict one another."""
 
 

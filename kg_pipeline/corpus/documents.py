@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from kg_pipeline.contract.reference import Reference
+from kg_pipeline.errors import KgError
 
 DOCUMENT_SUFFIXES = frozenset({".md", ".txt"})
 REFERENCE_SUFFIX = ".reference.json"
@@ -166,7 +167,7 @@ def read_reference(document_path: Path, confined_to: Path | None = None) -> Refe
         raise DocumentError(f"reference {ref_path.name} is not a valid reference: {exc}") from exc
 
 
-class DocumentError(ValueError):
+class DocumentError(KgError, ValueError):
     pass
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from kg_pipeline.errors import KgError
+
 # Magic bytes -> (Pillow format, MIME type). WebP is "RIFF<size>WEBP": checked separately.
 _MAGIC: dict[bytes, tuple[str, str]] = {
     b"\x89PNG\r\n\x1a\n": ("PNG", "image/png"),
@@ -35,7 +37,7 @@ MAX_FILE_BYTES = 100 * 1024 * 1024
 _RESIZE_HINT = "downscale it, e.g. `convert in.png -resize 4000x4000 out.png`"
 
 
-class BadImage(ValueError):
+class BadImage(KgError, ValueError):
     """The file cannot be sent to a vision model; the message says why and what to do."""
 
 

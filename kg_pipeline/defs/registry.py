@@ -8,11 +8,10 @@ fresh store is seeded with the embedded llama.cpp model — or with the entries 
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
-from kg_pipeline.serving.endpoints import ENDPOINTS_FILE_ENV, EndpointEntry, load_endpoints
+from kg_pipeline.serving.endpoints import EndpointEntry, load_endpoints
+from kg_pipeline.settings import ENDPOINTS_FILE
 from kg_pipeline.store.config import ConfigStore, ModelConfig, ModelOptions
 
 MODEL_PARTITIONS = "models"
@@ -49,7 +48,7 @@ def _same(a: ModelConfig, b: ModelConfig) -> bool:
 
 def ensure_registered(store: ConfigStore) -> list[ModelConfig]:
     """The registered models, after seeding an empty store and applying the endpoints file."""
-    from_file = bool(os.environ.get(ENDPOINTS_FILE_ENV))
+    from_file = ENDPOINTS_FILE.get() is not None
     registered = store.list()
     if registered and not from_file:
         return registered

@@ -3,13 +3,14 @@ place for every asset that writes one, so that no asset module imports another f
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from kg_pipeline.settings import RESULTS_DIR
 
 
 def results_dir() -> Path:
     """Where reports and extraction records land as files, besides Dagster's own storage."""
-    return Path(os.environ.get("KG_RESULTS_DIR", "results"))
+    return RESULTS_DIR.get()
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -49,6 +49,7 @@ from kg_pipeline.defs.run_recovery import (
     recover_dead_runs,
     waiting_marker,
 )
+from kg_pipeline.errors import KgError
 
 if TYPE_CHECKING:
     from dagster._core.storage.event_log.base import EventLogStorage
@@ -59,7 +60,7 @@ POOL_TAG = "dagster/concurrency_key"
 logger = logging.getLogger(__name__)
 
 
-class WaitStopped(Exception):
+class WaitStopped(KgError):
     """Ctrl-C or SIGTERM while waiting for a slot: nothing has run."""
 
 

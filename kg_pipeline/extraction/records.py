@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from kg_pipeline.contract.messages import PROMPT_VERSION
 from kg_pipeline.contract.schema import Extraction
+from kg_pipeline.errors import KgError
 from kg_pipeline.extraction.grounding import GroundingSummary
 from kg_pipeline.extraction.named_answers import NamedAnswerSummary
 from kg_pipeline.extraction.routing import RoutingDecision
@@ -50,7 +51,7 @@ class ChunkExtraction(BaseModel):
     gleaning_error: str | None = None
 
 
-class RecordsFileError(ValueError):
+class RecordsFileError(KgError, ValueError):
     """A line of a records file is not an extraction record; the message names file and line."""
 
 

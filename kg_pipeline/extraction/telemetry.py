@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import shutil
 import subprocess
 import threading
@@ -27,6 +26,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from kg_pipeline.contract.pricing import cost_usd
+from kg_pipeline.errors import KgError
 from kg_pipeline.extraction.records import ChunkExtraction
 from kg_pipeline.providers import (
     EndpointSettings,
@@ -34,13 +34,11 @@ from kg_pipeline.providers import (
     ProviderUnavailable,
     create_provider,
 )
+from kg_pipeline.settings import BASELINE_MODEL, METRICS_HOST, METRICS_PORT
 
 log = logging.getLogger(__name__)
 
-PORT_ENV = "KG_METRICS_PORT"  # "9464", "9464-9467" (first free one), or "0" (any free port)
-HOST_ENV = "KG_METRICS_HOST"  # 0.0.0.0 in a container, so that Prometheus can reach it
-BASELINE_MODEL_ENV = "KG_BASELINE_MODEL"  # the same variable the cloud baseline asset reads
-DEFAULT_BASELINE_MODEL = "gpt-4o"
+DEFAULT_BASELINE_MODEL = BASELINE_MODEL.default
 CHUNK_STATUSES = ("valid", "malformed", "truncated", "unavailable")
 FALLBACK_REASONS = ("error", "timeout")  # middleware/fallback.py failure_kind
 
@@ -106,11 +104,11 @@ MODEL_EVENTS = Counter(
 ModelEvent = Literal["load", "unload", "switch"]
 
 
-class MetricsConfigError(ValueError):
+class MetricsConfigError(KgError, ValueError):
     """``KG_METRICS_PORT`` is not a port, a range of ports, or 0."""
 
 
-class ExporterPortsBusy(OSError):
+class ExporterPortsBusy(KgError, OSError):
     """Every port the exporter may use is taken (by another run worker, usually)."""
 
 
@@ -118,7 +116,7 @@ class ExporterPortsBusy(OSError):
 
 
 def baseline_model() -> str:
-    return os.environ.get(BASELINE_MODEL_ENV) or DEFAULT_BASELINE_MODEL
+    return BASELINE_MODEL.get()
 
 
 def _cost(model: str, prompt_tokens: int | None, completion_tokens: int | None) -> float | None:
@@ -332,14 +330,14 @@ _exporter_port: int | None = None
 
 
 def metrics_enabled() -> bool:
-    return bool(os.environ.get(PORT_ENV, "").strip())
+    return bool((METRICS_PORT.get() or "").strip())
 
 
 def configured_ports() -> list[int]:
     """``KG_METRICS_PORT`` as the ports to try in order: one, a range ``A-B``, or [0]. A range
     lets the concurrent run workers of one container each export (see compose/dagster.yaml's
     max_concurrent_runs)."""
-    text = os.environ.get(PORT_ENV, "").strip()
+    text = (METRICS_PORT.get() or "").strip()
     first, _, last = text.partition("-")
     try:
         ports = list(range(int(first), int(last or first) + 1))
@@ -347,8 +345,8 @@ def configured_ports() -> list[int]:
         ports = []
     if not ports or not all(0 <= p <= 65535 for p in ports):
         raise MetricsConfigError(
-            f"{PORT_ENV}={text!r} is not a port: set it to a port (9464), a range of ports "
-            "(9464-9467) or 0 for any free port"
+            f"{METRICS_PORT.name}={text!r} is not a port: set it to a port (9464), a range of "
+            "ports (9464-9467) or 0 for any free port"
         )
     return ports
 
@@ -362,7 +360,7 @@ def _bind(ports: Sequence[int], host: str) -> int:
         return int(server.server_address[1])
     raise ExporterPortsBusy(
         f"cannot export metrics on {host}: ports {', '.join(map(str, ports))} are all in use; "
-        f"give {PORT_ENV} a range that covers every process extracting at once"
+        f"give {METRICS_PORT.name} a range that covers every process extracting at once"
     )
 
 
@@ -374,7 +372,7 @@ def start_exporter(port: int | None = None, host: str | None = None) -> int:
     with _exporter_lock:
         if _exporter_port is None:
             ports = [port] if port is not None else configured_ports()
-            _exporter_port = _bind(ports, host or os.environ.get(HOST_ENV) or "127.0.0.1")
+            _exporter_port = _bind(ports, host or METRICS_HOST.get())
             log.info("exporting Prometheus metrics on port %s", _exporter_port)
         return _exporter_port
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from kg_pipeline.contract.messages import PromptMessages
 from kg_pipeline.contract.schema import Extraction
+from kg_pipeline.errors import KgError
 
 
 class ThinkingMode(StrEnum):
@@ -168,7 +169,7 @@ class ProviderResult(BaseModel):
     stats: CallStats
 
 
-class ProviderError(Exception):
+class ProviderError(KgError):
     """Base of every failure a provider reports; ``stats`` is set once the server has answered."""
 
     def __init__(self, message: str, stats: CallStats | None = None) -> None:

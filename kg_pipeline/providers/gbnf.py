@@ -23,6 +23,8 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
+from kg_pipeline.errors import KgError
+
 # One optional space between tokens, as llama-cpp-python's converter allows.
 SPACE = '" "?'
 # A JSON string's characters, as both converters write them: no control characters, escapes.
@@ -40,7 +42,7 @@ _HANDLED = {
 }
 
 
-class UnsupportedSchema(ValueError):
+class UnsupportedSchema(KgError, ValueError):
     """The schema uses JSON Schema this converter does not translate."""
 
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from kg_pipeline.contract.schema import Extraction
+from kg_pipeline.errors import KgError
 
 _FENCE = re.compile(r"^\s*```[a-zA-Z0-9_-]*\s*\n?(.*?)\n?```\s*$", re.DOTALL)
 
@@ -60,7 +61,7 @@ def _repaired(body: str, repairs: list[Repair], error: json.JSONDecodeError) -> 
     raise OutputParseError(f"invalid JSON: {error}", "invalid_json") from error
 
 
-class OutputParseError(ValueError):
+class OutputParseError(KgError, ValueError):
     def __init__(self, message: str, kind: ParseFailure) -> None:
         super().__init__(message)
         self.kind = kind

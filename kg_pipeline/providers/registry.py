@@ -13,13 +13,14 @@ Adding a provider: see README.md in this folder.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal, get_args
 
+from kg_pipeline.errors import KgError
 from kg_pipeline.providers.base import ProviderName, StructuredOutputDialect
+from kg_pipeline.settings import LOCAL_PORT
 
 # The wire protocols this package speaks, one module each: ollama.py, openai_compatible.py,
 # anthropic.py (and their image-description shapes in vision.py).
@@ -29,7 +30,7 @@ WIRE_PROTOCOLS: tuple[WireProtocol, ...] = get_args(WireProtocol)
 # `kg local start` runs llama.cpp's server on this port, and the llamacpp provider's usual address
 # is that server. Defined here rather than in serving/local_server.py (which reads it from here)
 # because the registry sits below the serving layer.
-LOCAL_SERVER_PORT = int(os.environ.get("KG_LOCAL_PORT", "8089"))
+LOCAL_SERVER_PORT = LOCAL_PORT.get()
 
 _GENERIC_START_HINT = "start the server or correct the URL"
 
@@ -118,7 +119,7 @@ PROVIDERS: Mapping[str, ProviderSpec] = MappingProxyType({spec.name: spec for sp
 PROVIDER_NAMES: tuple[str, ...] = tuple(PROVIDERS)
 
 
-class UnknownProvider(ValueError):
+class UnknownProvider(KgError, ValueError):
     """A provider name the registry does not hold; the message lists the ones it does."""
 
     def __init__(self, name: object) -> None:

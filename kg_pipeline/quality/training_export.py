@@ -38,6 +38,7 @@ from kg_pipeline.contract.schema import Extraction
 from kg_pipeline.contract.vocabulary import Vocabulary, VocabularyError, resolve_vocabulary
 from kg_pipeline.corpus.chunking import chunk_document
 from kg_pipeline.corpus.documents import DocumentError, load_corpus, read_document
+from kg_pipeline.errors import KgError
 from kg_pipeline.extraction.merging import merge_document
 from kg_pipeline.extraction.prompts import build_messages
 from kg_pipeline.extraction.records import (
@@ -60,7 +61,7 @@ class QualityScore(StrEnum):
     REFERENCE = "reference"
 
 
-class TrainingExportError(ValueError):
+class TrainingExportError(KgError, ValueError):
     """The records or their sources cannot be read; the message says what to do."""
 
 

@@ -9,12 +9,12 @@ the environment variable that holds them (``api_key_env``).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from kg_pipeline.errors import KgError
 from kg_pipeline.providers.base import EndpointSettings
 from kg_pipeline.serving.local_model import MODEL_ALIAS
 from kg_pipeline.serving.local_server import (
@@ -24,11 +24,10 @@ from kg_pipeline.serving.local_server import (
     REQUEST_TIMEOUT_SECONDS,
     LocalServer,
 )
+from kg_pipeline.settings import ENDPOINTS_FILE
 
-ENDPOINTS_FILE_ENV = "KG_ENDPOINTS_FILE"
 
-
-class EndpointsError(ValueError):
+class EndpointsError(KgError, ValueError):
     pass
 
 
@@ -62,14 +61,14 @@ class _EndpointList(BaseModel):
 
 
 def load_endpoints(path: str | Path | None = None) -> list[EndpointEntry]:
-    file = path or os.environ.get(ENDPOINTS_FILE_ENV)
+    file = path or ENDPOINTS_FILE.get()
     if not file:
         return [DEFAULT_ENDPOINT]
     try:
         raw: Any = json.loads(Path(file).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise EndpointsError(
-            f"cannot read endpoints file {file} ({ENDPOINTS_FILE_ENV}): {exc}"
+            f"cannot read endpoints file {file} ({ENDPOINTS_FILE.name}): {exc}"
         ) from exc
     try:
         entries = _EndpointList.model_validate({"endpoints": raw}).endpoints

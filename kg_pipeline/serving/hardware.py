@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kg_pipeline.errors import KgError
+
 _MIB = 1024**2
 _GIB = 1024**3
 
@@ -26,7 +28,7 @@ class Gpu:
         return self.vram_bytes / _GIB
 
 
-class GpuQueryError(RuntimeError):
+class GpuQueryError(KgError, RuntimeError):
     """A GPU tool is installed but did not answer (no driver loaded, a container without the
     device): the machine's GPUs are unknown, which is not the same as having none."""
 

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from kg_pipeline.errors import KgError
 from kg_pipeline.serving.local_model import cache_dir
 
 SDIST_REQUIREMENT = "llama-cpp-python==0.3.36"
@@ -56,7 +57,7 @@ Progress = Callable[[int, int], None]  # (steps done, steps in all)
 _STEP = re.compile(r"^\[(\d+)/(\d+)\]|^\[\s*(\d+)%\]")
 
 
-class BuildError(RuntimeError):
+class BuildError(KgError, RuntimeError):
     """llama-server could not be built or found; the message says what to do next."""
 
 

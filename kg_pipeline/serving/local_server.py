@@ -21,9 +21,11 @@ from typing import Any
 
 import httpx
 
+from kg_pipeline.errors import KgError
 from kg_pipeline.providers.registry import LOCAL_SERVER_PORT
 from kg_pipeline.serving.llama_build import server_binary
 from kg_pipeline.serving.local_model import MODEL_ALIAS, cache_dir, ensure_model
+from kg_pipeline.settings import LOCAL_SLOTS, LOCAL_THREADS
 
 DEFAULT_HOST = "127.0.0.1"
 # KG_LOCAL_PORT, else 8089: the llamacpp provider's usual address in the registry is this server.
@@ -33,7 +35,7 @@ DEFAULT_PORT = LOCAL_SERVER_PORT
 # 47.8 and 46.5 output tokens/s at 1, 2, 4 and 8 in flight). The registered embedded model takes
 # the same number as its max_concurrent_requests, so its Dagster pool never sends more than the
 # server has slots.
-DEFAULT_SLOTS = int(os.environ.get("KG_LOCAL_SLOTS", "4"))
+DEFAULT_SLOTS = LOCAL_SLOTS.get()
 # One request's worst case, as this model's tokenizer counts it: the longest fixed prompt prefix
 # (kg-extract-v6 with the Re-DocRED vocabulary, 2,728 tokens), a 1500-word chunk (~2,500 tokens
 # of technical prose) and the 4096-token output budget make ~9,300; rounded up so that denser
@@ -49,15 +51,15 @@ def cpu_threads() -> int:
     """``KG_LOCAL_THREADS``, else the cores this process may run on (a container's share, not
     the host's count). All cores is fastest on a quiet machine; where other work competes for
     them, fewer threads are faster (llama.cpp's threads wait for each other at every step)."""
-    if configured := os.environ.get("KG_LOCAL_THREADS"):
-        return int(configured)
+    if (configured := LOCAL_THREADS.get()) is not None:
+        return configured
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
 
 
-class LocalServerError(RuntimeError):
+class LocalServerError(KgError, RuntimeError):
     """The embedded server did not come up; the message carries the end of its log."""
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 
+from kg_pipeline.errors import KgError
 from kg_pipeline.serving.hardware import Gpu, GpuQueryError, memory_bytes, query_gpus
 
 _GIB = 1024**3
@@ -62,7 +63,7 @@ _SIZE_TEXT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmbt])\s*$", re.IGNORECASE)
 _SCALE = {"k": 1e-6, "m": 1e-3, "b": 1.0, "t": 1e3}
 
 
-class ParameterCountUnknown(RuntimeError):
+class ParameterCountUnknown(KgError, RuntimeError):
     """Neither the name nor Ollama tells the parameter count; the message says how to give it."""
 
 

@@ -16,9 +16,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from kg_pipeline.contract.pricing import PriceFileError, PriceTable, price_table, prices_file
+from kg_pipeline.settings import BASELINE_MODEL
 from kg_pipeline.store.database import extraction_analytics
 
-DEFAULT_BASELINE_MODEL = "gpt-4o"
+DEFAULT_BASELINE_MODEL = BASELINE_MODEL.default
 
 
 @dataclass(frozen=True)

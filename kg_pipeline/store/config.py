@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 
 from kg_pipeline.contract.messages import PromptVersion
+from kg_pipeline.errors import KgError
 from kg_pipeline.providers.base import (
     EndpointSettings,
     ProviderName,
@@ -26,12 +27,13 @@ from kg_pipeline.providers.base import (
     ThinkingMode,
 )
 from kg_pipeline.providers.registry import PROVIDER_NAMES, UnknownProvider
+from kg_pipeline.settings import USER
 from kg_pipeline.store.database import ai_extraction_config, create_engine
 
 Purpose = Literal["extraction", "baseline"]
 
 
-class ConfigError(ValueError):
+class ConfigError(KgError, ValueError):
     """A configuration that cannot be stored or used; the message says how to fix it."""
 
 
@@ -204,7 +206,7 @@ def _from_row(row: sa.Row[Any]) -> ModelConfig:
 
 def current_user() -> str:
     try:
-        return os.environ.get("KG_USER") or getpass.getuser()
+        return USER.get() or getpass.getuser()
     except OSError:  # no name for this uid (containers)
         return f"uid-{os.getuid()}"
 

@@ -18,9 +18,10 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
+from kg_pipeline.errors import KgError
 from kg_pipeline.providers.registry import PROVIDER_NAMES
+from kg_pipeline.settings import DATABASE_URL, STATE_DIR
 
-DATABASE_URL_ENV = "KG_DATABASE_URL"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 metadata = sa.MetaData()
@@ -183,10 +184,10 @@ routing_rules = sa.Table(
 
 
 def database_url() -> str:
-    url = os.environ.get(DATABASE_URL_ENV)
+    url = DATABASE_URL.get()
     if url:
         return url
-    state = Path(os.environ.get("KG_STATE_DIR", ".kg"))
+    state = STATE_DIR.get()
     state.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{state / 'kg.sqlite3'}"
 
@@ -204,7 +205,7 @@ _SQLITE_HEADER = b"SQLite format 3\x00"
 RESET_COMMAND = "kg admin store reset"
 
 
-class StoreUnusable(RuntimeError):
+class StoreUnusable(KgError, RuntimeError):
     """The configuration store exists but cannot be used as it is; the message names the file
     and the two ways on: restore it, or reset it."""
 

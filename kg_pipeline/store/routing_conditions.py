@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, get_args
 
 from kg_pipeline.corpus.analysis import ChunkAnalysis, Complexity, ContentType
+from kg_pipeline.errors import KgError
 
 MAX_CONDITION_CHARS = 1000
 
@@ -61,7 +62,7 @@ GUIDE = (
 )
 
 
-class RoutingError(ValueError):
+class RoutingError(KgError, ValueError):
     """A rule or condition that cannot be stored or used; the message says how to fix it."""
 
 

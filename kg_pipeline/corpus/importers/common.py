@@ -10,12 +10,13 @@ from pathlib import Path
 
 from kg_pipeline.contract.reference import Provenance, Reference
 from kg_pipeline.contract.vocabulary import Vocabulary
+from kg_pipeline.errors import KgError
 
 VOCABULARY_FILE = "vocabulary.json"
 MAX_SEARCH_TERMS = 5
 
 
-class GoldSetFormatError(ValueError):
+class GoldSetFormatError(KgError, ValueError):
     """The input is not in the expected format; the message names the file and the field."""
 
 

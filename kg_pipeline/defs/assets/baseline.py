@@ -24,6 +24,7 @@ from kg_pipeline.extraction.baseline import (
 )
 from kg_pipeline.extraction.outcome import incomplete_run_message
 from kg_pipeline.extraction.records import ExtractionStatus
+from kg_pipeline.settings import BASELINE_BASE_URL, BASELINE_MODEL
 from kg_pipeline.store.config import ConfigError
 
 CLOUD_BASELINE_KEY = "cloud_baseline"  # the resource key: the asset's parameter name
@@ -35,8 +36,8 @@ def cloud_baseline_endpoint() -> ModelEndpoint:
     return ModelEndpoint(
         name="cloud-baseline",
         provider="openai",
-        base_url=os.environ.get("KG_BASELINE_BASE_URL", "https://api.openai.com"),
-        model=os.environ.get("KG_BASELINE_MODEL", "gpt-4o"),
+        base_url=BASELINE_BASE_URL.get(),
+        model=BASELINE_MODEL.get(),
         api_key=dg.EnvVar("OPENAI_API_KEY") if has_key else None,
         temperature=0.0,
         max_concurrent_requests=8,

@@ -1,6 +1,5 @@
 """`documents` and `chunks`: the corpus as the pipeline sees it."""
 
-import os
 from collections import Counter
 
 import dagster as dg
@@ -13,8 +12,9 @@ from kg_pipeline.corpus.documents import (
     load_corpus,
     sample_per_category,
 )
+from kg_pipeline.settings import CORPUS_DIR
 
-DEFAULT_CORPUS_DIR = os.environ.get("KG_CORPUS_DIR", "test_corpus")
+DEFAULT_CORPUS_DIR = str(CORPUS_DIR.get())
 
 
 class DocumentsConfig(dg.Config):
