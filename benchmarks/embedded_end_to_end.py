@@ -9,10 +9,12 @@ that server with as many requests in flight as it has slots, then `kg run --samp
 job set-up runs: documents -> chunks -> extractions -> quality_report on the shortest document of
 each category) and `benchmarks/end_to_end.py` (a 10,000-word document through `ingest_job`)
 run against it as a user runs them, response cache off. llama-cpp-python's server gets the schema
-as it did as the embedded default (json_object + schema); llama-server as the llamacpp provider
-now sends it (``--llama-server-dialect gbnf``, a compact grammar) or as llama-server converts it
-itself (``json_schema``). Needs the `compare` extra for llama-cpp-python. Writes
-benchmarks/results/end_to_end-embedded-servers.json (``-json_schema`` for the latter).
+as it did as the embedded default (json_object + schema), or with ``--llama-cpp-python-dialect
+gbnf`` the compact grammar llama-server gets, so that both decode under one grammar; llama-server
+gets it as the llamacpp provider now sends it (``--llama-server-dialect gbnf``, a compact grammar)
+or as llama-server converts it itself (``json_schema``). Needs the `compare` extra for
+llama-cpp-python. Writes benchmarks/results/end_to_end-embedded-servers.json (with
+``-json_schema`` and ``-llama-cpp-python-gbnf`` in the name for the other choices).
 """
 
 from __future__ import annotations
@@ -139,6 +141,14 @@ def main() -> None:
         "(gbnf), or response_format json_schema (llama-server's own grammar, which lets the "
         "model indent). llama-cpp-python's server gets json_object + schema, as before.",
     )
+    parser.add_argument(
+        "--llama-cpp-python-dialect",
+        default="json_object_schema",
+        choices=["json_object_schema", "gbnf"],
+        help="How llama-cpp-python's server gets the schema: json_object + schema, as it did as "
+        "the embedded default, or the same compact grammar llama-server gets (its `grammar` "
+        "field), so that both servers decode under one grammar.",
+    )
     args = parser.parse_args()
     if importlib.util.find_spec("llama_cpp") is None:
         raise SystemExit("llama-cpp-python is not installed: pip install -e '.[compare]'")
@@ -147,7 +157,7 @@ def main() -> None:
         state = Path(tmp)
         with llama_cpp_python(args.threads, state) as (url, slots):
             results["llama-cpp-python"] = measure(
-                "llama-cpp-python", url, slots, "json_object_schema", args.words, state
+                "llama-cpp-python", url, slots, args.llama_cpp_python_dialect, args.words, state
             )
         with llama_server(args.threads, args.slots, state) as (url, slots):
             results["llama-server"] = measure(
@@ -157,7 +167,7 @@ def main() -> None:
     out = {
         "threads": args.threads,
         "schema_as": {
-            "llama-cpp-python": "json_object_schema",
+            "llama-cpp-python": args.llama_cpp_python_dialect,
             "llama-server": args.llama_server_dialect,
         },
         "words": args.words,
@@ -170,6 +180,8 @@ def main() -> None:
         "hardware": hardware_profile(),
     }
     suffix = "" if args.llama_server_dialect == "gbnf" else f"-{args.llama_server_dialect}"
+    if args.llama_cpp_python_dialect != "json_object_schema":
+        suffix += f"-llama-cpp-python-{args.llama_cpp_python_dialect}"
     path = ROOT / "benchmarks" / "results" / f"end_to_end-embedded-servers{suffix}.json"
     path.write_text(json.dumps(out, indent=1) + "\n")
     print(json.dumps(out["speedup"], indent=1))
