@@ -75,5 +75,10 @@ class ModelRegistry(dg.ConfigurableResource["ModelRegistry"]):
     def store(self) -> ConfigStore:
         return ConfigStore(create_engine(self.database_url))
 
+    def model(self, name: str | None) -> ModelConfig:
+        """The registered model ``name`` (None: the active one), read now; ``ConfigError``
+        says how to register or activate one."""
+        return self.store().named_or_active(name)
+
     def endpoint(self, name: str) -> ModelEndpoint:
-        return ModelEndpoint.from_config(self.store().get(name))
+        return ModelEndpoint.from_config(self.model(name))

@@ -233,6 +233,10 @@ class ConfigStore:
             )
         return _from_row(row)
 
+    def named_or_active(self, name: str | None, purpose: Purpose = "extraction") -> ModelConfig:
+        """The named row, else the active one: the model a run follows."""
+        return self.get(name) if name else self.active(purpose)
+
     def version(self, name: str | None = None, purpose: Purpose = "extraction") -> str:
         """A cheap fingerprint of the named (else the active) row, polled once per chunk."""
         table = ai_extraction_config
