@@ -17,28 +17,13 @@ from kg_pipeline.store.config import ConfigStore, ModelConfig, ModelOptions
 MODEL_PARTITIONS = "models"
 model_partitions = dg.DynamicPartitionsDefinition(name=MODEL_PARTITIONS)
 
-_OPTION_FIELDS = set(ModelOptions.model_fields)
-
 
 def config_from_entry(entry: EndpointEntry, active: bool = False) -> ModelConfig:
-    data = entry.model_dump(exclude={"api_key"})
-    options = {k: data.pop(k) for k in list(data) if k in _OPTION_FIELDS}
-    return ModelConfig(
-        name=data["name"],
-        provider=data["provider"],
-        model_name=data["model"],
-        base_url=data["base_url"],
-        max_tokens=data["max_output_tokens"],
-        temperature=data["temperature"],
-        top_p=data["top_p"],
-        gpu_layers=data["gpu_layers"],
-        num_threads=data["num_threads"],
-        thinking_mode=data["thinking_mode"],
-        max_concurrent_requests=data["max_concurrent_requests"],
-        max_retries=data["max_retries"],
-        active=active,
-        options=ModelOptions(**options),
+    """An endpoints-file entry as a registered model; its key stays in the variable it names."""
+    options = ModelOptions(
+        api_key_env=entry.api_key_env, manage_local_server=entry.manage_local_server
     )
+    return ModelConfig.from_endpoint(entry, options, active)
 
 
 def _same(a: ModelConfig, b: ModelConfig) -> bool:

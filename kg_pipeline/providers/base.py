@@ -6,6 +6,7 @@ so a provider only speaks its wire protocol.
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from typing import Any, Literal, Protocol
 
@@ -40,26 +41,16 @@ StructuredOutputDialect = Literal[
 ]
 
 
-class EndpointSettings(BaseModel):
-    """Everything needed to reach one model on one server."""
+class EndpointOptions(BaseModel):
+    """How an endpoint is asked and waited for, beyond the model and its temperature: the seed,
+    the server's keep-alive and schema dialect, the timeouts, the pacing of retries, and where to
+    turn when it fails. A registered model keeps exactly these in its JSON ``options`` (the
+    table's columns predate them), so they are declared here once, for both."""
 
-    name: str = Field(description="Stable key: partition key of the extractions asset.")
-    provider: ProviderName
-    base_url: str
-    model: str
-    api_key: SecretStr | None = None
-    temperature: float = Field(default=0.1, ge=0.0, le=1.0)
-    top_p: float = Field(default=0.9, ge=0.0, le=1.0)
     seed: int | None = Field(
         default=0, description="Sampling seed, so that a benchmark run can be repeated exactly."
     )
-    max_output_tokens: int | None = Field(
-        default=None, ge=1, description="Defaults to the budget of the thinking mode."
-    )
-    thinking_mode: ThinkingMode = ThinkingMode.OFF
-    gpu_layers: int = -1
-    num_threads: int | None = None
-    keep_alive: str = "10m"
+    keep_alive: str = Field(default="10m", description="How long Ollama keeps the model loaded.")
     structured_output: StructuredOutputDialect = "auto"
     timeout_seconds: float = Field(
         default=300.0, gt=0, description="Read timeout: longest wait for the server's answer."
@@ -68,8 +59,6 @@ class EndpointSettings(BaseModel):
     total_timeout_seconds: float | None = Field(
         default=None, gt=0, description="Cap on one whole request, from connecting to the end."
     )
-    max_concurrent_requests: int = Field(default=4, ge=1, le=100)
-    max_retries: int = Field(default=3, ge=0, le=20)
     retry_backoff_seconds: float = Field(
         default=0.5, gt=0, description="Longest wait before the first retry; doubles each retry."
     )
@@ -85,8 +74,8 @@ class EndpointSettings(BaseModel):
     fallback_endpoint: str | None = Field(
         default=None, description="Name of the endpoint to use when this one fails."
     )
-    fallback_on_error: bool = True
-    fallback_on_timeout: bool = True
+    fallback_on_error: bool = Field(default=True, description="Fall back on errors.")
+    fallback_on_timeout: bool = Field(default=True, description="Fall back on timeouts.")
     local_timeout_seconds: float = Field(
         default=300.0,
         gt=0,
@@ -94,9 +83,57 @@ class EndpointSettings(BaseModel):
         "retries included, before the fallback endpoint is asked.",
     )
 
+
+class EndpointFields(EndpointOptions):
+    """Everything about an endpoint but its API key, which each holder keeps its own way: the
+    settings as a secret read at use, the Dagster resource as an ``EnvVar``, a stored endpoint
+    as the name of its variable (``ApiKeyVariable``)."""
+
+    name: str = Field(description="Stable key: partition key of the extractions asset.")
+    provider: ProviderName = Field(description="Wire protocol / server kind.")
+    base_url: str = Field(description="Server root, e.g. http://gpu-0:11434 for Ollama.")
+    model: str = Field(description="Model name as the server knows it.")
+    temperature: float = Field(default=0.1, ge=0.0, le=1.0)
+    top_p: float = Field(default=0.9, ge=0.0, le=1.0)
+    max_output_tokens: int | None = Field(
+        default=None, ge=1, description="Defaults to the budget of the thinking mode."
+    )
+    thinking_mode: ThinkingMode = ThinkingMode.OFF
+    gpu_layers: int = Field(default=-1, description="Ollama num_gpu; -1 = as many as fit.")
+    num_threads: int | None = Field(default=None, description="Ollama num_thread.")
+    max_concurrent_requests: int = Field(default=4, ge=1, le=100)
+    max_retries: int = Field(default=3, ge=0, le=20, description="Retries per call.")
+
     @property
     def output_budget(self) -> int:
         return self.max_output_tokens or OUTPUT_BUDGET_BY_THINKING[self.thinking_mode]
+
+
+class EndpointSettings(EndpointFields):
+    """Everything needed to reach one model on one server."""
+
+    api_key: SecretStr | None = None
+
+    @classmethod
+    def from_fields(cls, endpoint: EndpointFields, api_key: SecretStr | None) -> EndpointSettings:
+        """``endpoint`` with the key its holder found for it: providers take only settings, and
+        each holder (a registered model, the Dagster resource) finds the key its own way."""
+        fields = endpoint.model_dump(include=set(EndpointFields.model_fields))
+        return cls(**fields, api_key=api_key)
+
+
+class ApiKeyVariable(BaseModel):
+    """How a stored endpoint (a registered model, an endpoints-file entry) names its API key:
+    the environment variable that holds it, never the key."""
+
+    api_key_env: str | None = Field(
+        default=None, description="Environment variable holding the API key (never the key)."
+    )
+
+    def api_key(self) -> SecretStr | None:
+        """The key as the environment holds it now: read at use, so a rotated key is picked up."""
+        key = os.environ.get(self.api_key_env) if self.api_key_env else None
+        return SecretStr(key) if key else None
 
 
 class CallStats(BaseModel):

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from kg_pipeline.errors import KgError
-from kg_pipeline.providers.base import EndpointSettings
+from kg_pipeline.providers.base import ApiKeyVariable, EndpointFields, EndpointSettings
 from kg_pipeline.serving.local_model import MODEL_ALIAS
 from kg_pipeline.serving.local_server import (
     DEFAULT_HOST,
@@ -31,12 +31,9 @@ class EndpointsError(KgError, ValueError):
     pass
 
 
-class EndpointEntry(EndpointSettings):
-    """An endpoint as written in the endpoints file."""
+class EndpointEntry(EndpointFields, ApiKeyVariable):
+    """An endpoint as written in the endpoints file: its fields, the variable holding its key."""
 
-    api_key_env: str | None = Field(
-        default=None, description="Environment variable holding the API key, if any."
-    )
     manage_local_server: bool = Field(
         default=False,
         description="Start the embedded llama.cpp server at base_url if nothing answers there.",
@@ -88,7 +85,7 @@ def benchmark_target(
 ) -> EndpointSettings:
     """The endpoint a benchmark measures: the server given, or else the embedded model (started
     if it is not running). Validated like any endpoint, so a mistyped provider fails here."""
-    fields = DEFAULT_ENDPOINT.model_dump(exclude={"api_key_env", "manage_local_server"})
+    fields = DEFAULT_ENDPOINT.model_dump(include=set(EndpointFields.model_fields))
     if base_url is None:
         LocalServer(port=DEFAULT_PORT).start()
     elif not model:

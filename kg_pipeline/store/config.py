@@ -16,14 +16,16 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from kg_pipeline.contract.messages import PromptVersion
 from kg_pipeline.errors import KgError
 from kg_pipeline.providers.base import (
+    ApiKeyVariable,
+    EndpointFields,
+    EndpointOptions,
     EndpointSettings,
     ProviderName,
-    StructuredOutputDialect,
     ThinkingMode,
 )
 from kg_pipeline.providers.registry import PROVIDER_NAMES, UnknownProvider
@@ -60,25 +62,13 @@ class Replica(BaseModel):
         return _check_http_url(value)
 
 
-class ModelOptions(BaseModel):
-    """Settings the legacy table has no column for; stored as JSON in ``options``."""
+class ModelOptions(EndpointOptions, ApiKeyVariable):
+    """Settings the legacy table has no column for; stored as JSON in ``options``: the
+    endpoint's options (declared with the endpoint) and the model's own below.
 
-    api_key_env: str | None = Field(
-        default=None, description="Environment variable holding the API key (never the key)."
-    )
-    seed: int | None = 0
-    keep_alive: str = "10m"
-    structured_output: StructuredOutputDialect = "auto"
-    timeout_seconds: float = Field(default=300.0, gt=0)
-    connect_timeout_seconds: float = Field(default=10.0, gt=0)
-    total_timeout_seconds: float | None = Field(default=None, gt=0)
-    retry_backoff_seconds: float = Field(default=0.5, gt=0)
-    cooldown_seconds: float = Field(default=5.0, gt=0)
-    outage_budget_seconds: float = Field(default=300.0, ge=0)
-    fallback_endpoint: str | None = None
-    fallback_on_error: bool = True
-    fallback_on_timeout: bool = True
-    local_timeout_seconds: float = Field(default=300.0, gt=0)
+    The key variable's base comes last so its field comes first: the stored JSON and the
+    automation's fingerprint of a model keep the order they always had."""
+
     manage_local_server: bool = False
     replicas: list[Replica] = Field(
         default_factory=list,
@@ -89,6 +79,13 @@ class ModelOptions(BaseModel):
     prompt_version: PromptVersion = "kg-extract-v1"
     ground_quotes: bool = True
     gleaning: int = Field(default=0, ge=0, le=3, description="Extra passes for what was missed.")
+
+
+# The endpoint's fields that are columns of the table, and the two columns named otherwise (the
+# table came first); every other endpoint field is one of the options.
+_OPTION_FIELDS = set(EndpointOptions.model_fields)
+_COLUMN_FIELDS = set(EndpointFields.model_fields) - _OPTION_FIELDS
+_COLUMN_OF_FIELD = {"model": "model_name", "max_output_tokens": "max_tokens"}
 
 
 class ModelConfig(BaseModel):
@@ -121,41 +118,25 @@ class ModelConfig(BaseModel):
     def _http_url(cls, value: str) -> str:
         return _check_http_url(value)
 
+    @classmethod
+    def from_endpoint(
+        cls, endpoint: EndpointFields, options: ModelOptions | None = None, active: bool = False
+    ) -> ModelConfig:
+        """The row of ``endpoint``, the inverse of ``settings``: its fields go to their columns
+        and options; ``options`` gives the model's own (its key variable, replicas, ...)."""
+        fields = endpoint.model_dump(include=_COLUMN_FIELDS | _OPTION_FIELDS)
+        columns = {_COLUMN_OF_FIELD.get(f, f): fields[f] for f in _COLUMN_FIELDS}
+        own = options.model_dump(exclude=_OPTION_FIELDS) if options else {}
+        stored = ModelOptions(**own, **{f: fields[f] for f in _OPTION_FIELDS})
+        return cls(**columns, options=stored, active=active)
+
     def settings(self) -> EndpointSettings:
         """What a provider needs; the API key is read from the environment here, at use."""
-        options = self.options
-        api_key = os.environ.get(options.api_key_env) if options.api_key_env else None
-        return EndpointSettings(
-            name=self.name,
-            provider=self.provider,
-            base_url=self.base_url,
-            model=self.model_name,
-            api_key=SecretStr(api_key) if api_key else None,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            seed=options.seed,
-            max_output_tokens=self.max_tokens,
-            thinking_mode=self.thinking_mode,
-            gpu_layers=self.gpu_layers,
-            num_threads=self.num_threads,
-            keep_alive=options.keep_alive,
-            # Without a JSON mode, the schema can only go in the prompt.
-            structured_output=(
-                options.structured_output if self.supports_json_mode else "prompt_only"
-            ),
-            timeout_seconds=options.timeout_seconds,
-            connect_timeout_seconds=options.connect_timeout_seconds,
-            total_timeout_seconds=options.total_timeout_seconds,
-            max_concurrent_requests=self.max_concurrent_requests,
-            max_retries=self.max_retries,
-            retry_backoff_seconds=options.retry_backoff_seconds,
-            cooldown_seconds=options.cooldown_seconds,
-            outage_budget_seconds=options.outage_budget_seconds,
-            fallback_endpoint=options.fallback_endpoint,
-            fallback_on_error=options.fallback_on_error,
-            fallback_on_timeout=options.fallback_on_timeout,
-            local_timeout_seconds=options.local_timeout_seconds,
-        )
+        fields = {f: getattr(self, _COLUMN_OF_FIELD.get(f, f)) for f in _COLUMN_FIELDS}
+        fields |= self.options.model_dump(include=_OPTION_FIELDS)
+        if not self.supports_json_mode:  # without a JSON mode, the schema can only go in the prompt
+            fields["structured_output"] = "prompt_only"
+        return EndpointSettings(**fields, api_key=self.options.api_key())
 
     def replica_settings(self) -> list[tuple[EndpointSettings, int]]:
         """Each server of this model with its slots: the row's own first, then the replicas."""
@@ -254,6 +235,10 @@ class ConfigStore:
                 "`kg admin extraction set`"
             )
         return _from_row(row)
+
+    def named_or_active(self, name: str | None, purpose: Purpose = "extraction") -> ModelConfig:
+        """The named row, else the active one: the model a run follows."""
+        return self.get(name) if name else self.active(purpose)
 
     def version(self, name: str | None = None, purpose: Purpose = "extraction") -> str:
         """A cheap fingerprint of the named (else the active) row, polled once per chunk."""

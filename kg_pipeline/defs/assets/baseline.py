@@ -24,6 +24,7 @@ from kg_pipeline.extraction.baseline import (
 )
 from kg_pipeline.extraction.outcome import incomplete_run_message
 from kg_pipeline.extraction.records import ExtractionStatus
+from kg_pipeline.providers.base import EndpointFields
 from kg_pipeline.settings import BASELINE_BASE_URL, BASELINE_MODEL
 from kg_pipeline.store.config import ConfigError
 
@@ -33,16 +34,16 @@ CLOUD_BASELINE_KEY = "cloud_baseline"  # the resource key: the asset's parameter
 def cloud_baseline_endpoint() -> ModelEndpoint:
     """GPT-4o by default; the key is read from the environment at run time, never stored."""
     has_key = bool(os.environ.get("OPENAI_API_KEY"))
-    return ModelEndpoint(
+    cloud = EndpointFields(
         name="cloud-baseline",
         provider="openai",
         base_url=BASELINE_BASE_URL.get(),
         model=BASELINE_MODEL.get(),
-        api_key=dg.EnvVar("OPENAI_API_KEY") if has_key else None,
         temperature=0.0,
         max_concurrent_requests=8,
         timeout_seconds=180,
     )
+    return ModelEndpoint.from_fields(cloud, dg.EnvVar("OPENAI_API_KEY") if has_key else None)
 
 
 class BaselineConfig(dg.Config):

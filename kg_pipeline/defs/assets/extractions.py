@@ -182,24 +182,37 @@ def extraction_options(config: ModelConfig) -> ExtractionOptions:
     )
 
 
+def registered_model(registry: ModelRegistry, name: str | None) -> ModelConfig:
+    """A run's one read of its model's row (None: the active model); without one the run fails
+    with the store's advice (how to register or activate a model)."""
+    try:
+        return registry.model(name)
+    except ConfigError as exc:
+        raise dg.Failure(str(exc)) from exc
+
+
 def run_extraction(
     context: RunContext,
     registry: ModelRegistry,
-    name: str | None,
+    model: ModelConfig,
     chunks: list[Chunk],
     vocabulary: Vocabulary,
     use_cache: bool = True,
     routed: bool = False,
+    follow_active: bool = False,
 ) -> list[ChunkExtraction]:
-    """Extract every chunk with the registered model ``name`` (None: the active model),
-    re-reading its configuration as each chunk starts so a change applies from the next chunk.
+    """Extract every chunk with the registered ``model``, its row as the caller read it for the
+    run; as each chunk starts, the row's version is checked, so a change applies from the next
+    chunk. ``follow_active``: follow whichever model is active instead (a switch from the CLI
+    moves the run to another model).
 
     ``routed``: each chunk goes to the model the routing rules choose for it (`kg admin
-    routing`), and to ``name`` (or the active model) when no rule places it; each record keeps
+    routing`), and to ``model`` (or the active model) when no rule places it; each record keeps
     its routing decision."""
     store = registry.store()
     cache = store.engine if use_cache else None
     pools = endpoint_pools(context)
+    followed = None if follow_active else model.name
 
     def build(config: ModelConfig) -> ExtractionProvider:
         endpoint = ModelEndpoint.from_config(config)
@@ -217,17 +230,14 @@ def run_extraction(
             f"version {switch.version})"
         )
 
-    try:
-        options = extraction_options(store.get(name) if name else store.active())
-    except ConfigError as exc:
-        raise dg.Failure(str(exc)) from exc
+    options = extraction_options(model)
     context.log.info(
         f"extraction options: prompt {options.prompt_version}, quote grounding "
         f"{'on' if options.ground_quotes else 'off'}, gleaning passes {options.gleaning}"
     )
     if routed:
         try:
-            router = load_router(store, build, default=name)
+            router = load_router(store, build, default=followed)
         except ConfigError as exc:
             raise dg.Failure(str(exc)) from exc
         records = _extract(context, None, lambda: router.built, chunks, vocabulary, router, options)
@@ -235,16 +245,20 @@ def run_extraction(
         context.log.info(f"routing: {dict(rules)}")
         return records
 
-    live = LiveProvider(store, build, name, on_switch=announce)
+    live = LiveProvider(
+        model,
+        lambda: store.named_or_active(followed),
+        lambda: store.version(followed),
+        build,
+        on_switch=announce,
+    )
     try:
-        live.current()  # fail before the first chunk when the model is not registered
+        live.current()  # fail before the first chunk when the fallback is not registered
     except ConfigError as exc:
         raise dg.Failure(str(exc)) from exc
     # With the exporter on (KG_METRICS_PORT), kg_endpoint_up follows the server during the run.
     probes = (
-        telemetry.start_endpoint_probes([live.config().settings()])
-        if telemetry.metrics_enabled()
-        else None
+        telemetry.start_endpoint_probes([model.settings()]) if telemetry.metrics_enabled() else None
     )
     try:
         return _extract(
@@ -272,11 +286,11 @@ def run_endpoint_extraction(
     return _extract(context, lambda: provider, lambda: [provider], chunks, vocabulary)
 
 
-def _observe_model_status(context: dg.AssetExecutionContext, registry: ModelRegistry) -> None:
+def _observe_model_status(context: dg.AssetExecutionContext, model: ModelConfig) -> None:
     """What the model's servers have loaded, and its memory, as an observation beside the
     materialization. Informational: a server that cannot say never fails the run."""
     try:
-        status = asyncio.run(endpoint_status(registry.store().get(context.partition_key)))
+        status = asyncio.run(endpoint_status(model))
         for observation in observe_status(context, [status]):
             context.log_event(observation)
     except Exception as exc:
@@ -300,20 +314,17 @@ def build_extractions_asset(models: dg.PartitionsDefinition) -> dg.AssetsDefinit
     ) -> list[ChunkExtraction]:
         """One extraction record per chunk for the partition's model: the validated Extraction,
         or the failure with the raw model output kept; with call statistics."""
-        try:
-            endpoint = model_registry.endpoint(context.partition_key)
-        except ConfigError as exc:
-            raise dg.Failure(str(exc)) from exc
+        model = registered_model(model_registry, context.partition_key)
         vocabulary = resolve_vocabulary(config.vocabulary)
         selected = chunks[: config.max_chunks] if config.max_chunks else chunks
         context.log.info(
-            f"extracting {len(selected)} chunks with {endpoint.model} at {endpoint.base_url} "
-            f"({endpoint.max_concurrent_requests} in flight)"
+            f"extracting {len(selected)} chunks with {model.model_name} at {model.base_url} "
+            f"({model.max_concurrent_requests} in flight)"
         )
         records = run_extraction(
             context,
             model_registry,
-            context.partition_key,
+            model,
             selected,
             vocabulary,
             config.use_cache,
@@ -322,11 +333,11 @@ def build_extractions_asset(models: dg.PartitionsDefinition) -> dg.AssetsDefinit
         record_extraction_analytics(
             context, records, f"extractions:{context.partition_key}", model_registry
         )
-        _observe_model_status(context, model_registry)
+        _observe_model_status(context, model)
         stem = routed_name(context.partition_key) if config.routed else context.partition_key
         out = results_dir() / "extractions" / f"{stem}.jsonl"
         write_atomically(out, "".join(r.model_dump_json() + "\n" for r in records))
-        metadata = extraction_metadata(records, endpoint.model, vocabulary.name, out)
+        metadata = extraction_metadata(records, model.model_name, vocabulary.name, out)
         fail_if_incomplete(context, records, metadata)
         context.add_output_metadata(metadata)
         return records

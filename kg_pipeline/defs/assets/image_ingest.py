@@ -25,7 +25,7 @@ from kg_pipeline.contract.reference import Reference
 from kg_pipeline.contract.vocabulary import Vocabulary, resolve_vocabulary
 from kg_pipeline.corpus.chunking import chunk_document
 from kg_pipeline.corpus.images import MAX_PIXELS, MAX_SIDE, BadImage, PreparedImage, prepare_image
-from kg_pipeline.defs.assets.extractions import run_extraction
+from kg_pipeline.defs.assets.extractions import registered_model, run_extraction
 from kg_pipeline.defs.resources import ModelRegistry
 from kg_pipeline.defs.results_files import write_atomically
 from kg_pipeline.extraction.merging import merge_extractions
@@ -170,8 +170,15 @@ def _extract_description(
 ) -> tuple[list[ChunkExtraction], float]:
     started = time.perf_counter()
     chunks = chunk_document(key, text)
+    model = registered_model(registry, config.text_model)
     records = run_extraction(
-        context, registry, config.text_model, chunks, vocabulary, config.use_cache
+        context,
+        registry,
+        model,
+        chunks,
+        vocabulary,
+        config.use_cache,
+        follow_active=config.text_model is None,
     )
     return records, time.perf_counter() - started
 

@@ -21,7 +21,7 @@ from kg_pipeline.corpus.chunking import Chunk, chunk_document
 from kg_pipeline.corpus.documents import DEFAULT_MAX_BYTES, DocumentError, read_document
 from kg_pipeline.defs.assets.analytics import record_extraction_analytics
 from kg_pipeline.defs.assets.extraction_metadata import fail_if_incomplete, fallback_metadata
-from kg_pipeline.defs.assets.extractions import run_extraction
+from kg_pipeline.defs.assets.extractions import registered_model, run_extraction
 from kg_pipeline.defs.resources import ModelRegistry
 from kg_pipeline.defs.results_files import write_atomically
 from kg_pipeline.extraction.merging import merge_extractions
@@ -101,8 +101,16 @@ def ingest_files(
         chunks.extend(per_document[key])
     which = config.model or "the active model"
     context.log.info(f"{len(readable)} files, {len(chunks)} chunks: extracting with {which}")
+    model = registered_model(model_registry, config.model)
     records = run_extraction(
-        context, model_registry, config.model, chunks, vocabulary, config.use_cache, config.routed
+        context,
+        model_registry,
+        model,
+        chunks,
+        vocabulary,
+        config.use_cache,
+        config.routed,
+        follow_active=config.model is None,
     )
     record_extraction_analytics(context, records, "ingest", model_registry)
     by_chunk = {r.chunk_id: r for r in records}
