@@ -290,7 +290,7 @@ def parse_rocm_memory(out: str) -> GpuMemory:
 
 
 def read_gpu_memory() -> GpuMemory:
-    """Per-GPU used and total VRAM. perf/resources.py ``read_gpu`` sums used VRAM over GPUs and
+    """Per-GPU used and total VRAM. perf/server_usage.py ``read_gpu`` sums used VRAM over GPUs and
     has no total, and a used/total ratio per GPU is what the VRAM alert needs."""
     for query, parse in ((_NVIDIA_MEMORY, parse_nvidia_memory), (_ROCM_MEMORY, parse_rocm_memory)):
         if shutil.which(query[0]):

@@ -23,7 +23,7 @@ from kg_pipeline.corpus.documents import load_corpus
 from kg_pipeline.extraction.prompts import build_messages
 from kg_pipeline.perf.load import run_level, run_rate, streaming_request, warm_up
 from kg_pipeline.perf.processes import server_pid
-from kg_pipeline.perf.resources import ResourceSampler
+from kg_pipeline.perf.server_usage import ResourceSampler
 from kg_pipeline.perf.stats import knee
 from kg_pipeline.providers import EndpointSettings
 from kg_pipeline.serving.hardware import hardware_profile

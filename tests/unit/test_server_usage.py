@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from kg_pipeline.perf.processes import NOT_LOCAL, process_tree, server_pid
-from kg_pipeline.perf.resources import ResourceSampler, read_gpu
+from kg_pipeline.perf.server_usage import ResourceSampler, read_gpu
 
 SLEEP = shutil.which("sleep") or "/bin/sleep"  # found before a test narrows PATH
 NO_GPU_TOOL = "not available: neither nvidia-smi nor rocm-smi is on PATH (no GPU to read)"
