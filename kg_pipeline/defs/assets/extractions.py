@@ -22,13 +22,14 @@ from kg_pipeline.extraction import telemetry
 from kg_pipeline.extraction.extract import DEFAULT_OPTIONS, ExtractionOptions, extract_chunks
 from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
 from kg_pipeline.extraction.routing import Router, load_router
+from kg_pipeline.middleware.cached import CachedProvider
 from kg_pipeline.middleware.fallback import FallbackProvider
 from kg_pipeline.middleware.fleet import FleetProvider
 from kg_pipeline.middleware.live import LiveProvider, Switch
 from kg_pipeline.middleware.resilient import ResilientProvider, RetryPolicy
 from kg_pipeline.providers import EndpointSettings, ExtractionProvider, create_provider
 from kg_pipeline.serving.model_status import endpoint_status
-from kg_pipeline.store.cache import CachedProvider
+from kg_pipeline.store.cache import SqlResponseCache
 from kg_pipeline.store.config import ConfigError, ModelConfig
 from kg_pipeline.store.database import create_engine
 
@@ -137,7 +138,7 @@ def provider_stack(
             provider, server(fallback.settings, fallback.max_concurrent_requests, False)
         )
     if cache is not None:
-        provider = CachedProvider(provider, cache)
+        provider = CachedProvider(provider, SqlResponseCache(cache))
     return provider
 
 
