@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 import dagster as dg
-import sqlalchemy as sa
 from pydantic import Field
 
 from kg_pipeline.contract.vocabulary import Vocabulary, resolve_vocabulary
@@ -22,12 +21,10 @@ from kg_pipeline.extraction import telemetry
 from kg_pipeline.extraction.extract import DEFAULT_OPTIONS, ExtractionOptions, extract_chunks
 from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
 from kg_pipeline.extraction.routing import Router, load_router
-from kg_pipeline.middleware.cached import CachedProvider
-from kg_pipeline.middleware.fallback import FallbackProvider
-from kg_pipeline.middleware.fleet import FleetProvider
+from kg_pipeline.middleware.cached import CachedProvider, ResponseCache
 from kg_pipeline.middleware.live import LiveProvider, Switch
-from kg_pipeline.middleware.resilient import ResilientProvider, RetryPolicy
-from kg_pipeline.providers import EndpointSettings, ExtractionProvider, create_provider
+from kg_pipeline.middleware.stack import provider_stack
+from kg_pipeline.providers import EndpointSettings, ExtractionProvider
 from kg_pipeline.serving.model_status import endpoint_status
 from kg_pipeline.store.cache import SqlResponseCache
 from kg_pipeline.store.config import ConfigError, ModelConfig
@@ -99,47 +96,24 @@ def _progress_logger(context: RunContext) -> Any:
     return log
 
 
-def provider_stack(
+def _endpoint_stack(
     endpoint: ModelEndpoint,
     fallback: ModelEndpoint | None,
-    cache: sa.Engine | None,
-    replicas: list[tuple[EndpointSettings, int]] | None = None,
-    pools: EndpointPools | None = None,
-    log: Callable[[str], None] | None = None,
+    cache: ResponseCache | None,
+    replicas: list[tuple[EndpointSettings, int]] | None,
+    pools: EndpointPools | None,
+    log: Callable[[str], None],
 ) -> ExtractionProvider:
-    """Retries around each server of the model (several: a fleet, least busy first), then the
-    fallback endpoint, then the response cache: with the cache outermost, chunks answered before
-    (same model, prompt, sampling) cost no model call, so a re-run of unchanged chunks is free
-    and a run killed half-way resumes.
-
-    With ``pools``, each call to a server first takes a slot of that server's pool, whose limit
-    is set here from the server's slots; inside the retries, so a backoff holds no slot.
-
-    Built for each run, so an endpoint's outage state (its cooldown, the outage budget spent)
-    starts fresh with the run; ``log`` hears when an endpoint goes down and comes back."""
-    # With a fallback on errors, an unreachable local server is not retried nor waited for.
-    fail_fast = fallback is not None and endpoint.settings.fallback_on_error
-
-    def server(settings: EndpointSettings, slots: int, fail_fast: bool) -> ExtractionProvider:
-        provider = create_provider(settings)
-        policy = RetryPolicy.for_endpoint(settings, fail_fast_when_unreachable=fail_fast)
-        inner = pools.wrap(provider, slots) if pools else provider
-        return ResilientProvider(inner, policy, on_outage=log)
-
-    provider: ExtractionProvider
-    if replicas and len(replicas) > 1:
-        # A replica that is down hands the call back at once, and the fleet sends it to another.
-        members = [(server(s, slots, True), slots) for s, slots in replicas]
-        provider = FleetProvider(members, fail_fast_when_unreachable=fail_fast)
-    else:
-        provider = server(endpoint.settings, endpoint.max_concurrent_requests, fail_fast)
-    if fallback is not None:
-        provider = FallbackProvider(
-            provider, server(fallback.settings, fallback.max_concurrent_requests, False)
-        )
-    if cache is not None:
-        provider = CachedProvider(provider, SqlResponseCache(cache))
-    return provider
+    """``provider_stack`` for Dagster's endpoint resources, pooled through the step's pools."""
+    return provider_stack(
+        endpoint.settings,
+        endpoint.max_concurrent_requests,
+        fallback=(fallback.settings, fallback.max_concurrent_requests) if fallback else None,
+        cache=cache,
+        replicas=replicas,
+        wrap_pool=pools.wrap if pools else None,
+        log=log,
+    )
 
 
 def _extract(
@@ -211,7 +185,7 @@ def run_extraction(
     routing`), and to ``model`` (or the active model) when no rule places it; each record keeps
     its routing decision."""
     store = registry.store()
-    cache = store.engine if use_cache else None
+    cache = SqlResponseCache(store.engine) if use_cache else None
     pools = endpoint_pools(context)
     followed = None if follow_active else model.name
 
@@ -220,7 +194,7 @@ def run_extraction(
         endpoint.ensure_server(context.log)
         fallback_name = config.options.fallback_endpoint
         fallback = registry.endpoint(fallback_name) if fallback_name else None
-        return provider_stack(
+        return _endpoint_stack(
             endpoint, fallback, cache, config.replica_settings(), pools, context.log.warning
         )
 
@@ -280,9 +254,9 @@ def run_endpoint_extraction(
     """Extract every chunk with one fixed endpoint (the cloud baseline, which is not a
     registered model)."""
     endpoint.ensure_server(context.log)
-    cache = create_engine() if use_cache else None
-    provider = provider_stack(
-        endpoint, None, cache, pools=endpoint_pools(context), log=context.log.warning
+    cache = SqlResponseCache(create_engine()) if use_cache else None
+    provider = _endpoint_stack(
+        endpoint, None, cache, None, endpoint_pools(context), context.log.warning
     )
     return _extract(context, lambda: provider, lambda: [provider], chunks, vocabulary)
 
