@@ -18,9 +18,9 @@ import dagster as dg
 
 from kg_pipeline.contract.messages import PromptMessages
 from kg_pipeline.contract.schema import extraction_json_schema
-from kg_pipeline.defs.assets.extractions import provider_stack
 from kg_pipeline.defs.pools import Backoff, EndpointPools
-from kg_pipeline.defs.resources import ModelEndpoint
+from kg_pipeline.middleware.stack import provider_stack
+from kg_pipeline.providers import EndpointSettings
 
 LIMIT = 2
 REQUESTS_PER_RUN = 4
@@ -37,11 +37,11 @@ def probe(tag: str) -> PromptMessages:
 def run_client(home: str, base_url: str, tag: str, ready: str, go: str) -> list[bool]:
     with dg.DagsterInstance.from_config(home) as instance:
         pools = EndpointPools(instance, f"run-{tag}", "extractions", backoff=FAST)
-        endpoint = ModelEndpoint(
+        endpoint = EndpointSettings(
             name=f"gpu-{tag}", provider="vllm", base_url=base_url, model="m",
             max_concurrent_requests=LIMIT, max_retries=0,
         )  # fmt: skip
-        provider = provider_stack(endpoint, None, None, pools=pools)
+        provider = provider_stack(endpoint, LIMIT, wrap_pool=pools.wrap)
         schema = extraction_json_schema()
         Path(ready).touch()
         while not Path(go).exists():  # the runs start their requests in the same instant

@@ -24,7 +24,7 @@ A failed call reports its root cause, the first error it met (with the URL), sin
 are often only the consequence (a retry refused because the server is still restarting).
 
 The state of an outage lives in this object, and each run builds its own provider stack
-(kg_pipeline/defs/assets/extractions.py ``provider_stack``), so no cooldown outlives its run.
+(kg_pipeline/middleware/stack.py ``provider_stack``), so no cooldown outlives its run.
 """
 
 from __future__ import annotations

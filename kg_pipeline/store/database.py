@@ -29,7 +29,8 @@ metadata = sa.MetaData()
 response_cache = sa.Table(
     "response_cache",
     metadata,
-    # sha256 of what determines the answer (see kg_pipeline/store/cache.py), not of the transport.
+    # sha256 of what determines the answer (see kg_pipeline/middleware/cached.py), not of the
+    # transport.
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("provider_kind", sa.String(32), nullable=False),
     sa.Column("model", sa.String(200), nullable=False),

@@ -14,7 +14,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from kg_pipeline.cli.analytics import analytics_command
-from kg_pipeline.defs.assets.analytics import extraction_analytics, record_extraction_analytics
+from kg_pipeline.defs.assets.analytics import extraction_analytics
+from kg_pipeline.defs.extraction_run import record_extraction_analytics
 from kg_pipeline.defs.resources import ModelRegistry
 from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
 from kg_pipeline.extraction.run_analytics import ModelRef, summarise_run

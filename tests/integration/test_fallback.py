@@ -12,9 +12,10 @@ import pytest
 
 from kg_pipeline.contract.schema import extraction_json_schema
 from kg_pipeline.extraction.prompts import build_messages
+from kg_pipeline.middleware.cached import CachedProvider
 from kg_pipeline.middleware.fallback import FallbackProvider
 from kg_pipeline.providers import EndpointSettings, OpenAICompatibleProvider, ProviderUnavailable
-from kg_pipeline.store.cache import CachedProvider
+from kg_pipeline.store.cache import SqlResponseCache
 from kg_pipeline.store.database import create_engine
 from tests.stand_in_server import EMPTY_EXTRACTION, Reply, StandInServer
 
@@ -106,7 +107,7 @@ def test_a_fallback_answer_is_never_cached_as_the_local_models(tmp_path: Path) -
         cloud.reply("POST", "/v1/chat/completions", ANSWER)
         cached = CachedProvider(
             FallbackProvider(provider(local.base_url), provider(cloud.base_url, name="cloud")),
-            engine,
+            SqlResponseCache(engine),
         )
         extract(cached)
         extract(cached)

@@ -9,15 +9,14 @@ from typing import Any
 import pytest
 
 from kg_pipeline.contract.schema import extraction_json_schema
-from kg_pipeline.defs.assets.extractions import provider_stack
-from kg_pipeline.defs.resources import ModelEndpoint
 from kg_pipeline.extraction.prompts import build_messages
-from kg_pipeline.providers import ProviderResult, ProviderUnavailable
+from kg_pipeline.middleware.stack import provider_stack
+from kg_pipeline.providers import EndpointSettings, ProviderResult, ProviderUnavailable
 from tests.outage_server import SocketServer
 from tests.stand_in_server import EMPTY_EXTRACTION, StandInServer
 
 
-def local(url: str, **settings: Any) -> ModelEndpoint:
+def local(url: str, **settings: Any) -> EndpointSettings:
     values: dict[str, Any] = {
         "name": "local",
         "provider": "vllm",
@@ -27,20 +26,24 @@ def local(url: str, **settings: Any) -> ModelEndpoint:
         "max_retries": 3,
         "retry_backoff_seconds": 0.5,
     }
-    return ModelEndpoint(**(values | settings))
+    return EndpointSettings(**(values | settings))
 
 
-def cloud(url: str) -> ModelEndpoint:
+def cloud(url: str) -> EndpointSettings:
     # A short outage budget: the last endpoint of the chain waits for a server nobody answers
     # for, as any endpoint with nowhere else to go does.
-    return ModelEndpoint(
+    return EndpointSettings(
         name="cloud", provider="openai", base_url=url, model="gpt-4o", retry_backoff_seconds=0.01,
         cooldown_seconds=0.1, outage_budget_seconds=0.5,
     )  # fmt: skip
 
 
-def extract(endpoint: ModelEndpoint, fallback: ModelEndpoint) -> ProviderResult:
-    provider = provider_stack(endpoint, fallback, None)
+def extract(endpoint: EndpointSettings, fallback: EndpointSettings) -> ProviderResult:
+    provider = provider_stack(
+        endpoint,
+        endpoint.max_concurrent_requests,
+        fallback=(fallback, fallback.max_concurrent_requests),
+    )
 
     async def call() -> ProviderResult:
         try:

@@ -25,9 +25,10 @@ from kg_pipeline.corpus.chunking import Chunk
 from kg_pipeline.extraction.extract import extract_chunks
 from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
 from kg_pipeline.extraction.telemetry import LATENCY_BUCKETS, probe_endpoint, start_exporter
+from kg_pipeline.middleware.cached import CachedProvider
 from kg_pipeline.middleware.fallback import FallbackProvider
 from kg_pipeline.providers import EndpointSettings, create_provider
-from kg_pipeline.store.cache import CachedProvider
+from kg_pipeline.store.cache import SqlResponseCache
 from kg_pipeline.store.database import create_engine
 from tests.conftest import free_port
 from tests.stand_in_server import Reply, StandInServer
@@ -212,7 +213,7 @@ def test_cached_chunks_are_counted_but_add_no_latency_or_tokens(port: int, tmp_p
         work = chunks(2)
 
         async def run() -> list[ChunkExtraction]:
-            provider = CachedProvider(create_provider(settings), engine)
+            provider = CachedProvider(create_provider(settings), SqlResponseCache(engine))
             try:
                 return await extract_chunks(provider, work)
             finally:

@@ -10,9 +10,10 @@ import sqlalchemy as sa
 from kg_pipeline.corpus.chunking import chunk_document
 from kg_pipeline.extraction.extract import extract_chunk
 from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
+from kg_pipeline.middleware.cached import CachedProvider
 from kg_pipeline.providers import EndpointSettings, OpenAICompatibleProvider
 from kg_pipeline.providers.base import RAW_TEXT_HEAD, RAW_TEXT_TAIL
-from kg_pipeline.store.cache import CachedProvider
+from kg_pipeline.store.cache import SqlResponseCache
 from kg_pipeline.store.database import create_engine, response_cache
 from tests.stand_in_server import StandInServer, chat_completion
 
@@ -31,7 +32,7 @@ def extract_twice(server: StandInServer, engine: sa.Engine) -> tuple[ChunkExtrac
     chunk = chunk_document("notes/lock", "A canal lock raises boats.")[0]
 
     async def run() -> tuple[ChunkExtraction, ...]:
-        provider = CachedProvider(OpenAICompatibleProvider(settings), engine)
+        provider = CachedProvider(OpenAICompatibleProvider(settings), SqlResponseCache(engine))
         try:
             return (await extract_chunk(provider, chunk), await extract_chunk(provider, chunk))
         finally:

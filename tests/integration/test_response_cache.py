@@ -2,21 +2,25 @@
 re-run of unchanged chunks makes no model call."""
 
 import asyncio
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pytest
+import sqlalchemy as sa
 
-from kg_pipeline.contract.schema import extraction_json_schema
+from kg_pipeline.contract.messages import PromptMessages
+from kg_pipeline.contract.schema import Extraction, extraction_json_schema
 from kg_pipeline.definitions import chunks, documents, extractions
 from kg_pipeline.defs.assets.corpus import DocumentsConfig
 from kg_pipeline.defs.assets.extractions import ExtractionsConfig
 from kg_pipeline.extraction.prompts import build_messages
-from kg_pipeline.providers import EndpointSettings, OpenAICompatibleProvider
+from kg_pipeline.middleware.cached import CachedProvider, cache_key
+from kg_pipeline.providers import CallStats, EndpointSettings, OpenAICompatibleProvider
 from kg_pipeline.serving.endpoints import DEFAULT_ENDPOINT
-from kg_pipeline.store.cache import CachedProvider, cache_key
-from kg_pipeline.store.database import create_engine
+from kg_pipeline.store.cache import SqlResponseCache
+from kg_pipeline.store.database import create_engine, response_cache
 from tests.models import materialize_partition, register_model
 from tests.stand_in_server import EMPTY_EXTRACTION, StandInServer
 
@@ -54,7 +58,7 @@ def test_a_cached_answer_costs_no_call_and_is_marked(tmp_path: Path) -> None:
     with StandInServer() as server:
         server.reply("POST", "/v1/chat/completions", ANSWER)
         provider = CachedProvider(
-            OpenAICompatibleProvider(settings(base_url=server.base_url)), engine
+            OpenAICompatibleProvider(settings(base_url=server.base_url)), SqlResponseCache(engine)
         )
 
         async def twice() -> tuple[Any, Any]:
@@ -67,6 +71,40 @@ def test_a_cached_answer_costs_no_call_and_is_marked(tmp_path: Path) -> None:
     assert (first.stats.cached, second.stats.cached) == (False, True)
     assert second.extraction == first.extraction
     assert (provider.hits, provider.misses) == (1, 1)
+
+
+# Computed by the cache as it was first written (kg_pipeline/store/cache.py, before the wrapper
+# moved to middleware/): answers stored under it since must keep answering.
+STORED_KEY = "0ddd31b6e7ca5485d91320d38762413a5e2535518ad49464556f5435d223b094"
+
+
+def test_an_answer_stored_under_an_earlier_key_still_answers(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'kg.sqlite3'}")
+    stored = Extraction.model_validate({"concepts": [], "instances": [], "relationships": []})
+    with engine.begin() as connection:  # the row as the cache has always written it
+        connection.execute(
+            sa.insert(response_cache).values(
+                key=STORED_KEY, provider_kind="openai_compatible", model="m",
+                prompt_version="v1", extraction_json=stored.model_dump_json(),
+                stats_json=CallStats(wall_seconds=2.5).model_dump_json(),
+                created_at=dt.datetime.now(dt.UTC),
+            )
+        )  # fmt: skip
+    messages = PromptMessages(
+        system="Extract.", example_user="", example_assistant="", user="Ada wrote the notes.",
+        version="v1",
+    )  # fmt: skip
+    with StandInServer() as server:
+        endpoint = settings(base_url=server.base_url, temperature=0.1, top_p=0.9, seed=0)
+        provider = CachedProvider(OpenAICompatibleProvider(endpoint), SqlResponseCache(engine))
+        result = asyncio.run(provider.extract(messages, {"type": "object"}, 512))
+        assert server.requests == []
+    assert cache_key(endpoint, messages, {"type": "object"}, 512) == STORED_KEY
+    assert (result.extraction, result.stats.wall_seconds, result.stats.cached) == (
+        stored,
+        2.5,
+        True,
+    )
 
 
 def model_calls(server: StandInServer) -> int:

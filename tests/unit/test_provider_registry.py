@@ -10,6 +10,7 @@ import pytest
 
 from kg_pipeline.cli.register import set_command
 from kg_pipeline.cli.routing import add_command
+from kg_pipeline.middleware.cached import provider_kind
 from kg_pipeline.providers import PROTOCOL_CLASSES, OpenAICompatibleProvider, create_provider
 from kg_pipeline.providers.base import EndpointSettings, ProviderName
 from kg_pipeline.providers.registry import (
@@ -21,7 +22,6 @@ from kg_pipeline.providers.registry import (
     speaks,
 )
 from kg_pipeline.providers.vision import VISION_WIRE_FORMATS
-from kg_pipeline.store.cache import provider_kind
 
 ROOT = Path(__file__).parents[2]
 README = ROOT / "kg_pipeline" / "providers" / "README.md"

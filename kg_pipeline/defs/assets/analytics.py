@@ -1,6 +1,6 @@
-"""`extraction_analytics`: what extraction cost, per provider/model, over a window of days; and
-``record_extraction_analytics``, which every extracting asset or op calls at the end of its run
-so the window has something to show."""
+"""`extraction_analytics`: what extraction cost, per provider/model, over a window of days, from
+the rows every extracting asset or op records at the end of its run
+(kg_pipeline/defs/extraction_run.py ``record_extraction_analytics``)."""
 
 import datetime as dt
 
@@ -10,8 +10,6 @@ from pydantic import Field
 from kg_pipeline.contract.pricing import PriceFileError
 from kg_pipeline.defs.resources import ModelRegistry
 from kg_pipeline.defs.results_files import results_dir, write_atomically
-from kg_pipeline.extraction.records import ChunkExtraction
-from kg_pipeline.extraction.run_analytics import ModelRef, summarise_run
 from kg_pipeline.store.analytics import (
     DEFAULT_BASELINE_MODEL,
     AnalyticsRow,
@@ -20,64 +18,9 @@ from kg_pipeline.store.analytics import (
     dollars,
     fallback_rate_text,
     query,
-    record_run,
     savings,
     total,
 )
-from kg_pipeline.store.config import ConfigStore
-
-# The same union as kg_pipeline.defs.assets.extractions.RunContext, which imports this module.
-RunContext = dg.AssetExecutionContext | dg.OpExecutionContext
-
-
-def fallback_models(store: ConfigStore, records: list[ChunkExtraction]) -> dict[str, ModelRef]:
-    """The model behind each failed endpoint's fallback, read from the configuration store (the
-    call statistics name only the endpoint that failed)."""
-    found: dict[str, ModelRef] = {}
-    failed = {r.stats.fallback_from for r in records if r.stats and r.stats.fallback_from}
-    for name in sorted(failed):
-        primary = store.find(name)
-        target = primary.options.fallback_endpoint if primary else None
-        fallback = store.find(target) if target else None
-        if fallback is not None:
-            found[name] = ModelRef(fallback.provider, fallback.model_name, fallback.name)
-    return found
-
-
-def describe_run(rows: list[AnalyticsRow]) -> str:
-    """One log line: the run's cost, then each model's share."""
-    whole = total(rows)
-    parts = [
-        f"{r.provider}/{r.model} {r.chunks} chunks {dollars(r.cost_usd)}"
-        + (f" {r.gpu_hours:.3f} GPU h" if r.gpu_hours else "")
-        for r in rows
-    ]
-    cost = dollars(whole.cost_usd)
-    return f"extraction cost {cost} for {whole.chunks} chunks ({'; '.join(parts)})"
-
-
-def record_extraction_analytics(
-    context: RunContext,
-    records: list[ChunkExtraction],
-    source: str,
-    registry: ModelRegistry | None = None,
-) -> list[AnalyticsRow]:
-    """Summarise the run's records, store them (in the configuration store's database) and log
-    one line with the cost. A database that cannot be written is a warning, not a failed run:
-    the extractions are the product, the analytics a report on them."""
-    if not records:
-        return []
-    rows: list[AnalyticsRow] = []
-    try:
-        store = registry.store() if registry is not None else ConfigStore()
-        rows = summarise_run(records, fallback_models(store, records))
-        record_run(store.engine, rows, context.run.run_id, source)
-    except Exception as exc:  # a database or price file failure: keep the run, say what's lost
-        detail = f"; {describe_run(rows)}" if rows else ""
-        context.log.warning(f"extraction analytics not recorded ({exc}){detail}")
-        return rows
-    context.log.info(describe_run(rows))
-    return rows
 
 
 def _seconds(value: float | None) -> str:

@@ -10,8 +10,7 @@ from kg_pipeline.contract.messages import PROMPT_VERSION
 from kg_pipeline.contract.vocabulary import resolve_vocabulary
 from kg_pipeline.corpus.chunking import Chunk
 from kg_pipeline.corpus.documents import Document
-from kg_pipeline.defs.assets.analytics import record_extraction_analytics
-from kg_pipeline.defs.assets.extractions import run_endpoint_extraction
+from kg_pipeline.defs.extraction_run import record_extraction_analytics, run_endpoint_extraction
 from kg_pipeline.defs.resources import ModelEndpoint, ModelRegistry
 from kg_pipeline.defs.results_files import results_dir
 from kg_pipeline.extraction.baseline import (

@@ -1,51 +1,27 @@
-"""`extractions`: one set of chunk extraction records per model endpoint."""
+"""`extractions`: one set of chunk extraction records per model endpoint. The run itself (the
+provider stack, the live switch, progress, cost) is kg_pipeline/defs/extraction_run.py."""
 
 import asyncio
-import time
-from collections import Counter
-from collections.abc import Callable
-from typing import Any
 
 import dagster as dg
-import sqlalchemy as sa
 from pydantic import Field
 
-from kg_pipeline.contract.vocabulary import Vocabulary, resolve_vocabulary
+from kg_pipeline.contract.vocabulary import resolve_vocabulary
 from kg_pipeline.corpus.chunking import Chunk
-from kg_pipeline.defs.assets.analytics import record_extraction_analytics
-from kg_pipeline.defs.assets.extraction_metadata import extraction_metadata, fail_if_incomplete
+from kg_pipeline.defs.extraction_metadata import extraction_metadata, fail_if_incomplete
+from kg_pipeline.defs.extraction_run import (
+    MODEL_POOL,
+    record_extraction_analytics,
+    registered_model,
+    routed_name,
+    run_extraction,
+)
 from kg_pipeline.defs.model_observations import observe_status
-from kg_pipeline.defs.pools import EndpointPools, endpoint_pools
-from kg_pipeline.defs.resources import ModelEndpoint, ModelRegistry
+from kg_pipeline.defs.resources import ModelRegistry
 from kg_pipeline.defs.results_files import results_dir, write_atomically
-from kg_pipeline.extraction import telemetry
-from kg_pipeline.extraction.extract import DEFAULT_OPTIONS, ExtractionOptions, extract_chunks
-from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
-from kg_pipeline.extraction.routing import Router, load_router
-from kg_pipeline.middleware.fallback import FallbackProvider
-from kg_pipeline.middleware.fleet import FleetProvider
-from kg_pipeline.middleware.live import LiveProvider, Switch
-from kg_pipeline.middleware.resilient import ResilientProvider, RetryPolicy
-from kg_pipeline.providers import EndpointSettings, ExtractionProvider, create_provider
+from kg_pipeline.extraction.records import ChunkExtraction
 from kg_pipeline.serving.model_status import endpoint_status
-from kg_pipeline.store.cache import CachedProvider
-from kg_pipeline.store.config import ConfigError, ModelConfig
-from kg_pipeline.store.database import create_engine
-
-# How many model-driving steps (extractions, the serving benchmark) run at once, instance-wide: with
-# the default limit of 1 (dagster.yaml) a benchmark never measures a server an extraction is also
-# using. Each request besides holds a slot of its server's own pool (kg_pipeline/defs/pools.py), so
-# raising this limit lets models on different GPUs work side by side without any GPU taking more
-# requests than its slots.
-MODEL_POOL = "model_endpoints"
-
-# Extraction runs inside assets (the benchmark) and inside the ingest op (`kg ingest`).
-RunContext = dg.AssetExecutionContext | dg.OpExecutionContext
-
-
-def routed_name(partition: str) -> str:
-    """Where a routed run's results go: beside, not over, the model's own single-model run."""
-    return f"{partition}+routed"
+from kg_pipeline.store.config import ModelConfig
 
 
 class ExtractionsConfig(dg.Config):
@@ -65,225 +41,6 @@ class ExtractionsConfig(dg.Config):
         description="Send each chunk to the model the routing rules choose (`kg admin routing`); "
         "chunks no rule places go to this partition's model. Records keep each decision.",
     )
-
-
-# A Dagster log line costs milliseconds (it is an event, stored); against a fast server a line
-# per chunk would slow the run, so at most one per interval — failures and the last chunk always.
-PROGRESS_INTERVAL_SECONDS = 1.0
-
-
-def _progress_logger(context: RunContext) -> Any:
-    last = 0.0
-
-    def log(done: int, total: int, record: ChunkExtraction) -> None:
-        nonlocal last
-        now = time.monotonic()
-        failed = record.status is not ExtractionStatus.VALID
-        if not (failed or done == total or now - last >= PROGRESS_INTERVAL_SECONDS):
-            return
-        last = now
-        stats = record.stats
-        timing = f" in {stats.wall_seconds:.1f}s" if stats else ""
-        tokens = (
-            f", {stats.completion_tokens} output tokens"
-            if stats and stats.completion_tokens
-            else ""
-        )
-        detail = f": {record.error}" if record.error else ""
-        context.log.info(
-            f"[{done}/{total}] {record.chunk_id} {record.status.value}{timing}{tokens} "
-            f"({record.model}){detail}"
-        )
-
-    return log
-
-
-def provider_stack(
-    endpoint: ModelEndpoint,
-    fallback: ModelEndpoint | None,
-    cache: sa.Engine | None,
-    replicas: list[tuple[EndpointSettings, int]] | None = None,
-    pools: EndpointPools | None = None,
-    log: Callable[[str], None] | None = None,
-) -> ExtractionProvider:
-    """Retries around each server of the model (several: a fleet, least busy first), then the
-    fallback endpoint, then the response cache: with the cache outermost, chunks answered before
-    (same model, prompt, sampling) cost no model call, so a re-run of unchanged chunks is free
-    and a run killed half-way resumes.
-
-    With ``pools``, each call to a server first takes a slot of that server's pool, whose limit
-    is set here from the server's slots; inside the retries, so a backoff holds no slot.
-
-    Built for each run, so an endpoint's outage state (its cooldown, the outage budget spent)
-    starts fresh with the run; ``log`` hears when an endpoint goes down and comes back."""
-    # With a fallback on errors, an unreachable local server is not retried nor waited for.
-    fail_fast = fallback is not None and endpoint.settings.fallback_on_error
-
-    def server(settings: EndpointSettings, slots: int, fail_fast: bool) -> ExtractionProvider:
-        provider = create_provider(settings)
-        policy = RetryPolicy.for_endpoint(settings, fail_fast_when_unreachable=fail_fast)
-        inner = pools.wrap(provider, slots) if pools else provider
-        return ResilientProvider(inner, policy, on_outage=log)
-
-    provider: ExtractionProvider
-    if replicas and len(replicas) > 1:
-        # A replica that is down hands the call back at once, and the fleet sends it to another.
-        members = [(server(s, slots, True), slots) for s, slots in replicas]
-        provider = FleetProvider(members, fail_fast_when_unreachable=fail_fast)
-    else:
-        provider = server(endpoint.settings, endpoint.max_concurrent_requests, fail_fast)
-    if fallback is not None:
-        provider = FallbackProvider(
-            provider, server(fallback.settings, fallback.max_concurrent_requests, False)
-        )
-    if cache is not None:
-        provider = CachedProvider(provider, cache)
-    return provider
-
-
-def _extract(
-    context: RunContext,
-    current: Callable[[], ExtractionProvider] | None,
-    built: Callable[[], list[ExtractionProvider]],
-    chunks: list[Chunk],
-    vocabulary: Vocabulary,
-    route: Router | None = None,
-    options: ExtractionOptions = DEFAULT_OPTIONS,
-) -> list[ChunkExtraction]:
-    async def run() -> list[ChunkExtraction]:
-        try:
-            return await extract_chunks(
-                current,
-                chunks,
-                vocabulary,
-                on_done=_progress_logger(context),
-                route=route,
-                options=options,
-            )
-        finally:
-            for provider in built():
-                await provider.aclose()
-
-    records = asyncio.run(run())
-    caches = [p for p in built() if isinstance(p, CachedProvider)]
-    if caches:
-        hits, misses = sum(c.hits for c in caches), sum(c.misses for c in caches)
-        context.log.info(f"response cache: {hits} hits, {misses} misses")
-    return records
-
-
-def extraction_options(config: ModelConfig) -> ExtractionOptions:
-    """The extraction step's switches as the model's configuration sets them. They hold for the
-    whole run: a run's records are comparable only if one prompt version produced them all."""
-    return ExtractionOptions(
-        prompt_version=config.options.prompt_version,
-        ground_quotes=config.options.ground_quotes,
-        gleaning=config.options.gleaning,
-    )
-
-
-def registered_model(registry: ModelRegistry, name: str | None) -> ModelConfig:
-    """A run's one read of its model's row (None: the active model); without one the run fails
-    with the store's advice (how to register or activate a model)."""
-    try:
-        return registry.model(name)
-    except ConfigError as exc:
-        raise dg.Failure(str(exc)) from exc
-
-
-def run_extraction(
-    context: RunContext,
-    registry: ModelRegistry,
-    model: ModelConfig,
-    chunks: list[Chunk],
-    vocabulary: Vocabulary,
-    use_cache: bool = True,
-    routed: bool = False,
-    follow_active: bool = False,
-) -> list[ChunkExtraction]:
-    """Extract every chunk with the registered ``model``, its row as the caller read it for the
-    run; as each chunk starts, the row's version is checked, so a change applies from the next
-    chunk. ``follow_active``: follow whichever model is active instead (a switch from the CLI
-    moves the run to another model).
-
-    ``routed``: each chunk goes to the model the routing rules choose for it (`kg admin
-    routing`), and to ``model`` (or the active model) when no rule places it; each record keeps
-    its routing decision."""
-    store = registry.store()
-    cache = store.engine if use_cache else None
-    pools = endpoint_pools(context)
-    followed = None if follow_active else model.name
-
-    def build(config: ModelConfig) -> ExtractionProvider:
-        endpoint = ModelEndpoint.from_config(config)
-        endpoint.ensure_server(context.log)
-        fallback_name = config.options.fallback_endpoint
-        fallback = registry.endpoint(fallback_name) if fallback_name else None
-        return provider_stack(
-            endpoint, fallback, cache, config.replica_settings(), pools, context.log.warning
-        )
-
-    def announce(switch: Switch) -> None:
-        telemetry.observe_switch(switch.name, switch.model)
-        context.log.info(
-            f"configuration changed: the next chunks use {switch.model} ({switch.name}, "
-            f"version {switch.version})"
-        )
-
-    options = extraction_options(model)
-    context.log.info(
-        f"extraction options: prompt {options.prompt_version}, quote grounding "
-        f"{'on' if options.ground_quotes else 'off'}, gleaning passes {options.gleaning}"
-    )
-    if routed:
-        try:
-            router = load_router(store, build, default=followed)
-        except ConfigError as exc:
-            raise dg.Failure(str(exc)) from exc
-        records = _extract(context, None, lambda: router.built, chunks, vocabulary, router, options)
-        rules = Counter(r.routing.rule_name or "default" for r in records if r.routing)
-        context.log.info(f"routing: {dict(rules)}")
-        return records
-
-    live = LiveProvider(
-        model,
-        lambda: store.named_or_active(followed),
-        lambda: store.version(followed),
-        build,
-        on_switch=announce,
-    )
-    try:
-        live.current()  # fail before the first chunk when the fallback is not registered
-    except ConfigError as exc:
-        raise dg.Failure(str(exc)) from exc
-    # With the exporter on (KG_METRICS_PORT), kg_endpoint_up follows the server during the run.
-    probes = (
-        telemetry.start_endpoint_probes([model.settings()]) if telemetry.metrics_enabled() else None
-    )
-    try:
-        return _extract(
-            context, live.current, lambda: live.built, chunks, vocabulary, options=options
-        )
-    finally:
-        if probes is not None:
-            probes.set()
-
-
-def run_endpoint_extraction(
-    context: RunContext,
-    endpoint: ModelEndpoint,
-    chunks: list[Chunk],
-    vocabulary: Vocabulary,
-    use_cache: bool = True,
-) -> list[ChunkExtraction]:
-    """Extract every chunk with one fixed endpoint (the cloud baseline, which is not a
-    registered model)."""
-    endpoint.ensure_server(context.log)
-    cache = create_engine() if use_cache else None
-    provider = provider_stack(
-        endpoint, None, cache, pools=endpoint_pools(context), log=context.log.warning
-    )
-    return _extract(context, lambda: provider, lambda: [provider], chunks, vocabulary)
 
 
 def _observe_model_status(context: dg.AssetExecutionContext, model: ModelConfig) -> None:

@@ -25,7 +25,7 @@ from kg_pipeline.contract.reference import Reference
 from kg_pipeline.contract.vocabulary import Vocabulary, resolve_vocabulary
 from kg_pipeline.corpus.chunking import chunk_document
 from kg_pipeline.corpus.images import MAX_PIXELS, MAX_SIDE, BadImage, PreparedImage, prepare_image
-from kg_pipeline.defs.assets.extractions import registered_model, run_extraction
+from kg_pipeline.defs.extraction_run import registered_model, run_extraction
 from kg_pipeline.defs.resources import ModelRegistry
 from kg_pipeline.defs.results_files import write_atomically
 from kg_pipeline.extraction.merging import merge_extractions

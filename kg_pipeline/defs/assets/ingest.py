@@ -19,9 +19,12 @@ from kg_pipeline.contract.reference import Reference
 from kg_pipeline.contract.vocabulary import resolve_vocabulary
 from kg_pipeline.corpus.chunking import Chunk, chunk_document
 from kg_pipeline.corpus.documents import DEFAULT_MAX_BYTES, DocumentError, read_document
-from kg_pipeline.defs.assets.analytics import record_extraction_analytics
-from kg_pipeline.defs.assets.extraction_metadata import fail_if_incomplete, fallback_metadata
-from kg_pipeline.defs.assets.extractions import registered_model, run_extraction
+from kg_pipeline.defs.extraction_metadata import fail_if_incomplete, fallback_metadata
+from kg_pipeline.defs.extraction_run import (
+    record_extraction_analytics,
+    registered_model,
+    run_extraction,
+)
 from kg_pipeline.defs.resources import ModelRegistry
 from kg_pipeline.defs.results_files import write_atomically
 from kg_pipeline.extraction.merging import merge_extractions

@@ -16,12 +16,12 @@ if TYPE_CHECKING:  # the type define_asset_job returns; not exported by dagster
         UnresolvedAssetJobDefinition,
     )
 
-from kg_pipeline.defs.assets.corpus import DEFAULT_CORPUS_DIR
-from kg_pipeline.defs.assets.extractions import MODEL_POOL
+from kg_pipeline.defs.extraction_run import MODEL_POOL
 from kg_pipeline.defs.resources import ModelRegistry
 from kg_pipeline.defs.results_files import results_dir, write_atomically
 from kg_pipeline.perf.report import render_levels, render_resources
 from kg_pipeline.perf.sweep import plot_sweep, run_sweep
+from kg_pipeline.settings import CORPUS_DIR
 from kg_pipeline.store.config import ConfigError
 
 # Sunday 03:00: after the nightly quality run (02:00) has had its hour; the shared pool keeps the
@@ -44,7 +44,7 @@ class PerformanceReportConfig(dg.Config):
     )
     seed: int = Field(default=0, description="Seed of the Poisson arrival schedule.")
     corpus_dir: str = Field(
-        default=DEFAULT_CORPUS_DIR, description="Corpus whose chunks make the requests."
+        default=str(CORPUS_DIR.get()), description="Corpus whose chunks make the requests."
     )
     server_pid: int | None = Field(
         default=None,

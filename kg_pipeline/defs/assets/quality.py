@@ -16,7 +16,7 @@ from kg_pipeline.contract.vocabulary import (
 )
 from kg_pipeline.corpus.chunking import Chunk
 from kg_pipeline.corpus.documents import Document
-from kg_pipeline.defs.assets.extractions import routed_name
+from kg_pipeline.defs.extraction_run import routed_name
 from kg_pipeline.defs.results_files import results_dir, write_atomically
 from kg_pipeline.extraction.baseline import Baseline
 from kg_pipeline.extraction.records import ChunkExtraction, RecordsFileError, read_records

@@ -19,10 +19,9 @@ from typing import Any
 
 import dagster as dg
 
+from kg_pipeline.defs.extraction_run import RunContext
 from kg_pipeline.extraction.outcome import fallback_summaries, incomplete_run_message
 from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
-
-RunContext = dg.AssetExecutionContext | dg.OpExecutionContext
 
 FALLBACK_SCHEMA = dg.TableSchema(
     columns=[
