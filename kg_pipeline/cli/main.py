@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shlex
 import sys
 from pathlib import Path
 
@@ -25,9 +26,8 @@ from kg_pipeline.contract.vocabulary import (
     load_vocabulary,
     resolve_vocabulary,
 )
-from kg_pipeline.corpus.documents import load_corpus
+from kg_pipeline.corpus.documents import corpus_vocabulary_file, load_corpus
 from kg_pipeline.corpus.importers.common import (
-    VOCABULARY_FILE,
     GoldSetFormatError,
     ImportedDocument,
     ImportSummary,
@@ -120,11 +120,11 @@ def corpus() -> None:
 )
 def corpus_check(path: str, vocabulary_file: str | None) -> None:
     """Check every document and reference under PATH against the annotation guideline."""
-    default_vocabulary = Path(path) / VOCABULARY_FILE
+    default_vocabulary = corpus_vocabulary_file(path)
     try:
         if vocabulary_file:
             vocabulary = load_vocabulary(vocabulary_file)
-        elif default_vocabulary.is_file():
+        elif default_vocabulary is not None:
             vocabulary = load_vocabulary(default_vocabulary)
         else:
             vocabulary = BASE_VOCABULARY
@@ -189,11 +189,11 @@ def _finish_import(
         f"{len(vocabulary)} relation types -> {target}",
         fg="green",
     )
-    click.echo(
-        "next: extract with this vocabulary, e.g. dagster asset materialize -m "
-        f"kg_pipeline.definitions --select '*' with documents.corpus_dir={target} and "
-        f"extractions.vocabulary={target / VOCABULARY_FILE}"
-    )
+    # A command to paste, not a description of one: `kg run --corpus` finds the vocabulary.json
+    # written above and scores against the imported references. Quoted as a shell reads it: a
+    # corpus folder may have spaces in its name.
+    click.echo("next: extract it with the active model and score it against the data set:")
+    click.echo(f"  {shlex.join(['kg', 'run', '--corpus', str(target)])}")
 
 
 @corpus_import.command("redocred")

@@ -14,8 +14,9 @@ import click
 from pydantic import ValidationError
 
 from kg_pipeline.cli.common import dagster_instance, fail, open_store, served_models
-from kg_pipeline.contract.messages import PROMPT_VERSIONS
+from kg_pipeline.contract.messages import PROMPT_VERSION, PROMPT_VERSIONS
 from kg_pipeline.defs.registry import sync_partitions
+from kg_pipeline.extraction.prompts import PROMPT_SPECS
 from kg_pipeline.providers import ProviderError
 from kg_pipeline.providers.base import ThinkingMode
 from kg_pipeline.providers.registry import PROVIDER_NAMES, provider_spec
@@ -49,6 +50,17 @@ def check_serves(config: ModelConfig) -> None:
                 f"{settings.base_url} does not serve {config.model_name!r} (it serves: "
                 f"{', '.join(served) or 'nothing'}){pull}"
             )
+
+
+def prompt_versions_help() -> str:
+    """The --prompt-version help, made from the prompt registry's summaries: a version is
+    described where it is declared, so the help cannot fall behind the registry again (it once
+    described v2 to v5 and not v6)."""
+    # "v6" for "kg-extract-v6": the choices above the help spell the names out in full.
+    versions = "; ".join(
+        f"{spec.name.removeprefix('kg-extract-')}: {spec.summary}" for spec in PROMPT_SPECS
+    )
+    return f"Extraction prompt (default {PROMPT_VERSION}). {versions}."
 
 
 def _name_for(provider: str, model: str) -> str:
@@ -102,8 +114,7 @@ def _replica(text: str) -> dict[str, Any]:
 @click.option(
     "--prompt-version",
     type=click.Choice(PROMPT_VERSIONS),
-    help="Extraction prompt (kg-extract-v2, -v4 and -v5: for small models, v4 and v5 naming "
-    "concepts by label, v5 with a shorter prompt; kg-extract-v3: experimental).",
+    help=prompt_versions_help(),
 )
 @click.option(
     "--ground-quotes/--no-ground-quotes",

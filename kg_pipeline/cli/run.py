@@ -22,9 +22,12 @@ import click
 import dagster as dg
 
 from kg_pipeline.cli.common import dagster_instance, fail, open_store
+from kg_pipeline.contract.vocabulary import VocabularyError, resolve_vocabulary
+from kg_pipeline.corpus.documents import corpus_vocabulary_file
 from kg_pipeline.defs.registry import sync_partitions
 from kg_pipeline.defs.run_recovery import ProcessIdentity, recover_dead_runs
 from kg_pipeline.defs.step_slots import WaitStopped, step_slots_held
+from kg_pipeline.settings import CORPUS_DIR
 from kg_pipeline.store.config import ConfigError
 
 # What a run's waiting and recovery say before Dagster's own log takes over.
@@ -189,15 +192,45 @@ def ingest_text(
     click.echo(str(output))
 
 
+# The ops that read the run's vocabulary: what is extracted, a recorded baseline, and the
+# report's count of off-vocabulary types. One choice sets all three, so they cannot disagree.
+VOCABULARY_OPS = ("extractions", "baseline", "quality_report")
+
+
+def run_vocabulary(given: str | None, corpus_dir: str | Path) -> str | None:
+    """The vocabulary a run on ``corpus_dir`` extracts with: the one given, else the corpus's
+    own vocabulary.json (an imported data set's relation types), else None, the assets' own
+    default (base31). One that does not resolve stops the command before the run starts."""
+    found = corpus_vocabulary_file(corpus_dir)
+    spec = given or (str(found) if found is not None else None)
+    if spec is None:
+        return None
+    try:
+        vocabulary = resolve_vocabulary(spec)
+    except VocabularyError as exc:
+        fail(str(exc))
+    source = "" if given else f" (the corpus's {found})"
+    click.echo(f"vocabulary: {vocabulary.name}, {len(vocabulary)} relation types{source}", err=True)
+    return spec
+
+
 @click.command()
 @click.option("--model", "name", help="Registered model to benchmark (default: the active one).")
 @click.option("--sample", type=click.IntRange(min=1),
               help="Only the N shortest documents per category (a quick run).")  # fmt: skip
 @click.option("--max-chunks", type=click.IntRange(min=1), help="Extract at most N chunks.")
 @click.option("--corpus", help="Corpus folder (default: test_corpus).")
+@click.option("--vocabulary",
+              help="base31, kg60, kg90, redocred or a vocabulary file (default: the corpus's "
+              "vocabulary.json if it has one, else base31).")  # fmt: skip
 @click.option("--routed", is_flag=True, help="Route each chunk by the rules (`kg admin routing`).")
 def run(
-    name: str | None, sample: int | None, max_chunks: int | None, corpus: str | None, routed: bool
+    name: str | None,
+    sample: int | None,
+    max_chunks: int | None,
+    corpus: str | None,
+    vocabulary: str | None,
+    routed: bool,
 ) -> None:
     """The main job: documents -> chunks -> extractions -> quality_report for one model."""
     store = open_store()
@@ -205,6 +238,7 @@ def run(
         config = store.get(name) if name else store.active()
     except ConfigError as exc:
         fail(str(exc))
+    chosen = run_vocabulary(vocabulary, corpus or CORPUS_DIR.get())
     documents: dict[str, Any] = {}
     if sample:
         documents["sample_per_category"] = sample
@@ -215,6 +249,9 @@ def run(
     if max_chunks:
         extraction["max_chunks"] = max_chunks
     ops["extractions"] = {"config": extraction}
+    if chosen is not None:
+        for op in VOCABULARY_OPS:
+            ops.setdefault(op, {"config": {}})["config"]["vocabulary"] = chosen
     click.echo(f"running extraction_job for {config.name} ({config.model_name})", err=True)
     _execute("extraction_job", {"ops": ops}, partition=config.name)
 

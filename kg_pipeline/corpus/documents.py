@@ -18,6 +18,9 @@ from kg_pipeline.errors import KgError
 
 DOCUMENT_SUFFIXES = frozenset({".md", ".txt"})
 REFERENCE_SUFFIX = ".reference.json"
+# At the corpus root, beside README and GUIDELINE: the relation vocabulary its references use
+# (an imported data set's own), which a run on the corpus extracts with unless told otherwise.
+VOCABULARY_FILE = "vocabulary.json"
 # Far beyond any real document (a 2,500-word text is ~15 KB); a file this large is almost
 # certainly a mistake (a dump, a binary renamed), and reading it would stall the run.
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
@@ -192,6 +195,13 @@ def load_corpus(
         except (DocumentError, OSError) as exc:
             bad.append(BadDocument(path=path.relative_to(root).as_posix(), reason=str(exc)))
     return documents, bad
+
+
+def corpus_vocabulary_file(corpus_root: str | Path) -> Path | None:
+    """The corpus's own vocabulary file, if it has one: an imported gold set's references use
+    the data set's relation types, and scored against base31 its pair and typed figures read 0."""
+    path = Path(corpus_root) / VOCABULARY_FILE
+    return path if path.is_file() else None
 
 
 def sample_per_category(documents: list[Document], per_category: int) -> list[Document]:

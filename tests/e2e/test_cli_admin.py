@@ -12,6 +12,7 @@ from click.testing import CliRunner, Result
 
 from kg_pipeline.cli.main import main
 from kg_pipeline.defs.registry import MODEL_PARTITIONS
+from kg_pipeline.extraction.prompts import PROMPT_SPECS
 from kg_pipeline.serving.endpoints import DEFAULT_ENDPOINT
 from kg_pipeline.store.config import ConfigStore
 from tests.stand_in_server import Reply, StandInServer
@@ -155,3 +156,18 @@ def test_show_models_and_reload_switch_the_active_model(
     ]  # fmt: skip
     unknown = CliRunner().invoke(main, ["admin", "extraction", "reload", "--model", "gpt-5"])
     assert unknown.exit_code == 1 and "no model named 'gpt-5' is registered" in unknown.output
+
+
+def test_the_prompt_version_help_describes_every_registered_version() -> None:
+    # Wide enough that no summary is wrapped: each is looked for whole.
+    result = CliRunner().invoke(
+        main, ["admin", "extraction", "set", "--help"], terminal_width=1000, max_content_width=1000
+    )
+    assert result.exit_code == 0, result.output
+    # The option's help: from its name to the next option (the choices may take a line).
+    text = result.output.split("--prompt-version")[1].split("--ground-quotes")[0]
+    help_text = " ".join(text.split())
+    assert "Extraction prompt (default kg-extract-v1). v1: " in help_text
+    for spec in PROMPT_SPECS:
+        assert f"{spec.name.removeprefix('kg-extract-')}: {spec.summary}" in help_text
+    assert "v6: v4 with a bare answer" in help_text

@@ -41,6 +41,13 @@ def test_the_declared_answer_shape_is_the_shape_the_decoding_schema_holds_to(ver
     assert ("from_concept_id" in relationship) == full
 
 
+def test_every_version_carries_a_distinct_one_line_summary() -> None:
+    # The summaries make `kg admin extraction set --prompt-version`'s help.
+    summaries = [spec.summary for spec in PROMPT_SPECS]
+    assert all(s and s == s.strip() and "\n" not in s for s in summaries)
+    assert len(set(summaries)) == len(summaries)
+
+
 def test_the_default_version_is_v1() -> None:
     assert prompt_spec(PROMPT_VERSION).name == "kg-extract-v1"
     assert build_messages("x") == build_messages("x", BASE_VOCABULARY, PROMPT_VERSION)

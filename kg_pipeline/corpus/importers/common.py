@@ -10,9 +10,9 @@ from pathlib import Path
 
 from kg_pipeline.contract.reference import Provenance, Reference
 from kg_pipeline.contract.vocabulary import Vocabulary
+from kg_pipeline.corpus.documents import VOCABULARY_FILE
 from kg_pipeline.errors import KgError
 
-VOCABULARY_FILE = "vocabulary.json"
 MAX_SEARCH_TERMS = 5
 
 
@@ -70,7 +70,7 @@ def write_document(out_dir: Path, doc: ImportedDocument) -> Path:
 
 def write_vocabulary(out_dir: Path, vocabulary: Vocabulary) -> Path:
     """The data set's relation vocabulary at the corpus root, where loaders do not look for
-    documents and `kg corpus check` and the extractions asset find it."""
+    documents and `kg corpus check` and `kg run --corpus` find it."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / VOCABULARY_FILE
     categories = {name: list(types) for name, types in vocabulary.categories.items()}

@@ -46,7 +46,11 @@ class QualityReportConfig(dg.Config):
     min_concept_f1: float = Field(default=0.90, ge=0, le=1)
     min_relationship_type_accuracy: float = Field(default=0.90, ge=0, le=1)
     max_quote_error_rate: float = Field(default=0.05, ge=0, le=1)
-    check_severity: Literal["WARN", "ERROR"] = "WARN"
+    check_severity: Literal["WARN", "ERROR"] = Field(
+        default="WARN",
+        description="WARN: a missed criterion is recorded and the run goes on. ERROR: it fails "
+        "this step after the report is stored, and the assets downstream do not run.",
+    )
 
 
 QUALITY_CHECKS = {
@@ -60,6 +64,32 @@ QUALITY_CHECKS = {
     "baseline's type >= min_relationship_type_accuracy.",
     "quote_error_check": "Share of quotes not found in their chunk < max_quote_error_rate.",
 }
+
+
+# Dagster fixes a check's blocking at definition time (it belongs to the check's spec), while
+# check_severity is chosen per run; and a blocking check stops downstream assets only when it
+# fails at ERROR severity (a WARN failure is recorded and the run goes on). So the acceptance
+# checks are all declared blocking and check_severity decides, run by run, what a miss does:
+# WARN (the default) records it and lets everything downstream run, ERROR fails the
+# quality_report step once the report is stored and its checks recorded, so the assets
+# downstream (model_comparison) do not run and a scheduled run ends failed.
+# coverage_check is ERROR whatever check_severity says; declared blocking it would block under
+# the default too, so it is not: an extraction run with unanswered chunks already fails in
+# `extractions`, and a report made alone afterwards must still be stored and read.
+BLOCKING_CHECKS = frozenset(QUALITY_CHECKS) - {"coverage_check"}
+
+
+def quality_check_specs() -> list[dg.AssetCheckSpec]:
+    """The checks `quality_report` declares; the acceptance criteria blocking (see above)."""
+    return [
+        dg.AssetCheckSpec(
+            name,
+            asset="quality_report",
+            description=description,
+            blocking=name in BLOCKING_CHECKS,
+        )
+        for name, description in QUALITY_CHECKS.items()
+    ]
 
 
 def coverage_check_result(report: QualityReport) -> dg.AssetCheckResult:
@@ -174,10 +204,7 @@ def build_quality_report_asset(models: dg.PartitionsDefinition) -> dg.AssetsDefi
         partitions_def=models,
         deps=["extractions"],
         kinds={"python"},
-        check_specs=[
-            dg.AssetCheckSpec(name, asset="quality_report", description=description)
-            for name, description in QUALITY_CHECKS.items()
-        ],
+        check_specs=quality_check_specs(),
     )
     def quality_report(
         context: dg.AssetExecutionContext,

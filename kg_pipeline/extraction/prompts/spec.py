@@ -28,6 +28,9 @@ class PromptSpec:
     """
 
     name: str
+    # One line for people choosing a version (`kg admin extraction set --prompt-version`'s
+    # help is made of them); never sent to a model.
+    summary: str
     build_messages: Callable[[str, Vocabulary], PromptMessages]
     decoding_schema: Callable[[Vocabulary], dict[str, Any]]
     gleaning_request: str

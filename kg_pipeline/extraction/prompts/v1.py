@@ -113,6 +113,7 @@ def decoding_schema_v1(vocabulary: Vocabulary) -> dict[str, Any]:
 
 V1 = PromptSpec(
     name=PROMPT_VERSION,
+    summary="every field explained, one filled example, concepts with ids and quotes",
     build_messages=build_messages_v1,
     decoding_schema=decoding_schema_v1,
     gleaning_request=GLEANING_REQUEST,

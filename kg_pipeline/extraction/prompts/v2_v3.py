@@ -189,6 +189,7 @@ def decoding_schema_v2(vocabulary: Vocabulary) -> dict[str, Any]:
 
 V2 = PromptSpec(
     name=PROMPT_V2,
+    summary="for small models, concepts numbered c1, c2, ..., types defined, short descriptions",
     build_messages=build_messages_v2,
     decoding_schema=decoding_schema_v2,
     gleaning_request=GLEANING_REQUEST,
@@ -286,6 +287,7 @@ def decoding_schema_v3(vocabulary: Vocabulary) -> dict[str, Any]:
 
 V3 = PromptSpec(
     name=PROMPT_V3,
+    summary="experimental, v2 with a denser example and one-word descriptions",
     build_messages=build_messages_v3,
     decoding_schema=decoding_schema_v3,
     gleaning_request=GLEANING_REQUEST,

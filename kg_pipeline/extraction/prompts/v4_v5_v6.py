@@ -229,6 +229,8 @@ def decoding_schema_v4(vocabulary: Vocabulary) -> dict[str, Any]:
 
 V4 = PromptSpec(
     name=PROMPT_V4,
+    summary="for small models, relationships naming their ends by label, three examples, "
+    "types defined",
     build_messages=build_messages_v4,
     decoding_schema=decoding_schema_v4,
     gleaning_request=NAMED_GLEANING_REQUEST,
@@ -256,6 +258,7 @@ def build_messages_v5(chunk_text: str, vocabulary: Vocabulary = BASE_VOCABULARY)
 
 V5 = PromptSpec(
     name=PROMPT_V5,
+    summary="v4 with the types named, not defined (a shorter prompt; kept for comparison)",
     build_messages=build_messages_v5,
     decoding_schema=decoding_schema_v4,
     gleaning_request=NAMED_GLEANING_REQUEST,
@@ -289,6 +292,8 @@ def decoding_schema_v6(vocabulary: Vocabulary) -> dict[str, Any]:
 
 V6 = PromptSpec(
     name=PROMPT_V6,
+    summary="v4 with a bare answer, concepts as labels only in compact JSON (the best "
+    "measured on Re-DocRED)",
     build_messages=build_messages_v6,
     decoding_schema=decoding_schema_v6,
     gleaning_request=BARE_GLEANING_REQUEST,
