@@ -8,6 +8,10 @@ Matching is one-to-one (a maximum bipartite assignment, Hungarian): one candidat
 for at most one reference concept, so repeating a concept never buys recall. Each level admits
 every pair the level below admitted, so a higher level never lowers a score; among assignments of
 equal size the one with the most similar pairs wins.
+
+Relationships are scored twice: through that assignment (its most lenient level), and through
+``exact_ends``, which keys concepts by normalised label and maps them by exact forms only, so
+that an independent re-implementation of the README's rules gives the same figures.
 """
 
 from __future__ import annotations
@@ -95,16 +99,18 @@ def merge_concepts(concepts: Sequence[Concept]) -> list[Concept]:
 
 
 def _exact(pred: list[list[str]], ref: list[list[str]]) -> np.ndarray:
-    """1 where the two concepts share a normalised form: incidence matrices, multiplied."""
+    """1 where the two concepts share a normalised form: incidence matrices, multiplied. A
+    concept with no form (a label of punctuation only) shares nothing, not even with another."""
     index: dict[str, int] = {}
     for forms in pred + ref:
         for form in forms:
-            index.setdefault(form, len(index))
+            if form:
+                index.setdefault(form, len(index))
 
     def incidence(groups: list[list[str]]) -> np.ndarray:
         matrix = np.zeros((len(groups), len(index)))
         for row, forms in enumerate(groups):
-            matrix[row, [index[f] for f in forms]] = 1.0
+            matrix[row, [index[f] for f in forms if f]] = 1.0
         return matrix
 
     shared: np.ndarray = (incidence(pred) @ incidence(ref).T > 0).astype(float)
@@ -238,3 +244,65 @@ def score_concepts(
 ) -> PRF:
     matched = match_concepts(predicted, reference, level, embedder, fuzzy)
     return PRF(len(matched), len(predicted), len(reference))
+
+
+# An entity under exact pair matching: ("label", normalised label), or ("id", concept id) for a
+# concept whose label normalises to nothing (and for an id no concept carries). A candidate entity
+# that corresponds to no reference entity is marked ("candidate label" / "candidate id", name),
+# so that it can never equal a reference entity.
+EntityKey = tuple[str, str]
+
+
+def label_entities(
+    concepts: Sequence[Concept], ids: Sequence[str]
+) -> tuple[dict[str, EntityKey], dict[EntityKey, frozenset[str]]]:
+    """Concept id -> entity, and each entity's forms. Concepts are keyed by normalised label, so
+    an answer listing one entity under three ids (or chunks repeating it) names one entity, with
+    the union of their forms; an id keeps the meaning of the first concept listed with it."""
+    entity_of: dict[str, EntityKey] = {}
+    forms: dict[EntityKey, set[str]] = {}
+    for concept, concept_id in zip(concepts, ids, strict=True):
+        if concept_id in entity_of:
+            continue
+        label = normalise_label(concept.label)
+        key = ("label", label) if label else ("id", concept_id)
+        entity_of[concept_id] = key
+        forms.setdefault(key, set()).update(concept_forms(concept))
+    return entity_of, {key: frozenset(f) for key, f in forms.items()}
+
+
+@dataclass(frozen=True)
+class ExactEnds:
+    """Who the ends of relationships are under exact matching, on both sides; an id that no
+    concept carries is an entity of its own (see ``end``)."""
+
+    candidate: dict[str, EntityKey]  # candidate concept id -> its reference entity, or its own
+    reference: dict[str, EntityKey]  # reference concept id -> its entity
+
+    def end(self, concept_id: str, *, reference: bool) -> EntityKey:
+        if reference:
+            return self.reference.get(concept_id, ("id", concept_id))
+        return self.candidate.get(concept_id, ("candidate id", concept_id))
+
+
+def exact_ends(
+    candidate: Sequence[Concept], candidate_ids: Sequence[str], reference: Sequence[Concept]
+) -> ExactEnds:
+    """Each candidate entity stands for the reference entity with its normalised label; failing
+    that, for the one reference entity sharing a form with it; when none or several do, for
+    itself. Unlike the one-to-one assignment of concept F1, several candidate entities may stand
+    for one reference entity, and no fuzzy similarity is involved: a pair or relation between
+    entities named exactly is never lost to the assignment choosing another concept."""
+    candidate_entity, candidate_forms = label_entities(candidate, candidate_ids)
+    reference_entity, reference_forms = label_entities(reference, [c.concept_id for c in reference])
+    stands_for: dict[EntityKey, EntityKey] = {}
+    for key, forms in candidate_forms.items():
+        if key[0] == "label" and key in reference_forms:
+            stands_for[key] = key
+            continue
+        sharing = [ref_key for ref_key, ref_forms in reference_forms.items() if forms & ref_forms]
+        stands_for[key] = sharing[0] if len(sharing) == 1 else ("candidate " + key[0], key[1])
+    return ExactEnds(
+        candidate={cid: stands_for[key] for cid, key in candidate_entity.items()},
+        reference=reference_entity,
+    )

@@ -10,17 +10,21 @@ reference's to say. A relationship found with its ends reversed is counted (``re
 model that reads definitions backwards shows up as such. Type accuracy asks
 a narrower question: of the candidate relationships whose endpoints matched a reference
 relationship, what share also carries the reference's type.
+
+The exact figures (``score_exact_relations``) read the ends through ``exact_ends`` instead, and
+count distinct (head, tail) pairs and (head, tail, type) relations on each side, so that an entity
+listed under several ids is one entity and a relation stated twice is one relation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from kg_pipeline.contract.reference import ReferenceRelationship
 from kg_pipeline.contract.schema import DirectionSemantics
-from kg_pipeline.quality.concepts import PRF
+from kg_pipeline.quality.concepts import PRF, ExactEnds
 
 TypeField = Literal["relationship_type", "type_60", "type_90"]
 
@@ -137,6 +141,64 @@ def score_pairs(
         predicted_pairs.add(symmetric.get(pair, pair) if pair not in reference_pairs else pair)
     hits = len(predicted_pairs & reference_pairs)
     return PRF(hits, len(predicted_pairs), len(reference_pairs))
+
+
+Edge = tuple[Hashable, ...]  # (head, tail) or (head, tail, type)
+
+
+@dataclass(frozen=True)
+class ExactRelationScore:
+    pairs: PRF  # distinct (head, tail) entity pairs, whatever the type
+    typed: PRF  # distinct (head, tail, type) relations
+
+
+def _distinct_hits(predicted: Iterable[Edge], reference: set[Edge], symmetric: set[Edge]) -> PRF:
+    """Distinct edges on each side; a predicted edge that is not a reference edge but whose
+    reverse is one declared bidirectional is read as that reference edge."""
+    chosen: set[Edge] = set()
+    for edge in predicted:
+        backwards = (edge[1], edge[0], *edge[2:])
+        chosen.add(backwards if edge not in reference and backwards in symmetric else edge)
+    return PRF(len(chosen & reference), len(chosen), len(reference))
+
+
+def score_exact_relations(
+    predicted: Sequence[RelationshipLike],
+    reference: Sequence[ReferenceRelationship],
+    ends: ExactEnds,
+    type_field: TypeField = "relationship_type",
+) -> ExactRelationScore:
+    """Entity-pair and typed-relation P/R/F1 with the ends matched exactly (README, "Exact
+    matching rules"). Types are compared as written; direction as in ``score_relationships``:
+    ``inward`` swaps the candidate's ends, a bidirectional reference accepts either order."""
+    reference_pairs: set[Edge] = set()
+    reference_typed: set[Edge] = set()
+    symmetric_pairs: set[Edge] = set()
+    symmetric_typed: set[Edge] = set()
+    for rel in reference:
+        pair = (
+            ends.end(rel.from_concept_id, reference=True),
+            ends.end(rel.to_concept_id, reference=True),
+        )
+        typed = (*pair, _reference_type(rel, type_field))
+        reference_pairs.add(pair)
+        reference_typed.add(typed)
+        if rel.direction_semantics is DirectionSemantics.BIDIRECTIONAL:
+            symmetric_pairs.add(pair)
+            symmetric_typed.add(typed)
+    predicted_pairs: list[Edge] = []
+    predicted_typed: list[Edge] = []
+    for candidate in predicted:
+        head = ends.end(candidate.from_concept_id, reference=False)
+        tail = ends.end(candidate.to_concept_id, reference=False)
+        if getattr(candidate, "direction_semantics", None) is DirectionSemantics.INWARD:
+            head, tail = tail, head
+        predicted_pairs.append((head, tail))
+        predicted_typed.append((head, tail, candidate.relationship_type))
+    return ExactRelationScore(
+        pairs=_distinct_hits(predicted_pairs, reference_pairs, symmetric_pairs),
+        typed=_distinct_hits(predicted_typed, reference_typed, symmetric_typed),
+    )
 
 
 def _match_one(

@@ -25,6 +25,7 @@ from kg_pipeline.quality.concepts import (
     FuzzySimilarity,
     MatchLevel,
     assign,
+    exact_ends,
     similarity_levels,
 )
 from kg_pipeline.quality.hallucination import HallucinationCounts, count_hallucinations
@@ -33,6 +34,7 @@ from kg_pipeline.quality.relationships import (
     EMPTY_RELATIONSHIP_SCORE,
     RelationshipScore,
     TypeField,
+    score_exact_relations,
     score_pairs,
     score_relationships,
 )
@@ -52,6 +54,10 @@ class DocumentScore(BaseModel):
     relationships: RelationshipScore
     # Entity pairs related at all, whatever the type (reports written before it read as empty).
     pairs: PRF = PRF(0, 0, 0)
+    # Pairs and typed relations with the ends matched exactly (README: "Exact matching
+    # rules"); reports written before them read as empty.
+    pairs_exact: PRF = PRF(0, 0, 0)
+    relationships_exact: PRF = PRF(0, 0, 0)
     quotes: QuoteScore
     hallucinations: HallucinationCounts
     # Which models extracted the document's chunks: one, unless the run was routed or switched.
@@ -115,11 +121,15 @@ class QualityReport(BaseModel):
                 total = total + doc.relationships
         return total
 
-    def pairs(self) -> PRF:
+    def pairs(self, exact: bool = False) -> PRF:
+        """Entity pairs, ends mapped through the concept assignment, or ``exact``ly."""
         total = PRF(0, 0, 0)
         for doc in self.documents:
-            total = total + doc.pairs
+            total = total + (doc.pairs_exact if exact else doc.pairs)
         return total
+
+    def exact_relationships(self) -> PRF:
+        return sum((doc.relationships_exact for doc in self.documents), PRF(0, 0, 0))
 
     @property
     def quotes(self) -> QuoteScore:
@@ -236,6 +246,10 @@ def score_document(
     its ``reference``, and its chunk ``records`` for validity, quotes and the models used."""
     concepts, concept_map = _concept_scores(candidate, reference, scoring)
     quotes, hallucinations = _grounding_scores(records, scoring)
+    ends = exact_ends(candidate.concepts, candidate.concept_ids, reference.concepts)
+    exact = score_exact_relations(
+        candidate.relationships, reference.relationships, ends, scoring.type_field
+    )
     return DocumentScore(
         document_id=document.document_id,
         category=document.category,
@@ -247,6 +261,8 @@ def score_document(
             candidate.relationships, reference.relationships, concept_map, scoring.type_field
         ),
         pairs=score_pairs(candidate.relationships, reference.relationships, concept_map),
+        pairs_exact=exact.pairs,
+        relationships_exact=exact.typed,
         quotes=quotes,
         hallucinations=hallucinations,
         models=sorted({r.model for r in records}),
@@ -356,6 +372,8 @@ def summary_metrics(report: QualityReport) -> Mapping[str, float]:
     out = {
         "relationship_f1": rel.prf.f1,
         "pair_f1": report.pairs().f1,
+        "pair_f1_exact": report.pairs(exact=True).f1,
+        "relationship_f1_exact": report.exact_relationships().f1,
         "relationship_type_accuracy": rel.type_accuracy if rel.type_accuracy is not None else 0.0,
         "quote_precision": report.quotes.precision or 0.0,
         "quote_error_rate": report.quotes.error_rate or 0.0,

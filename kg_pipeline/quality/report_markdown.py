@@ -33,7 +33,11 @@ def _coverage_lines(report: QualityReport) -> list[str]:
 
 def render_markdown(report: QualityReport) -> str:
     v, rel, q, h = report.validity, report.relationships(), report.quotes, report.hallucinations
-    pairs = report.pairs()
+    pairs, exact_pairs, exact_rel = (
+        report.pairs(),
+        report.pairs(exact=True),
+        report.exact_relationships(),
+    )
     lines = [
         f"### {report.model} ({report.endpoint})",
         "",
@@ -63,6 +67,10 @@ def render_markdown(report: QualityReport) -> str:
         f"({rel.type_matches}/{rel.endpoint_matches} endpoint matches) |",
         f"| entity-pair P / R / F1 (any type) | {_fmt(pairs.precision)} / "
         f"{_fmt(pairs.recall)} / {_fmt(pairs.f1)} |",
+        f"| entity-pair P / R / F1 (any type, ends matched exactly) | "
+        f"{_fmt(exact_pairs.precision)} / {_fmt(exact_pairs.recall)} / {_fmt(exact_pairs.f1)} |",
+        f"| relationship P / R / F1 (ends matched exactly) | {_fmt(exact_rel.precision)} / "
+        f"{_fmt(exact_rel.recall)} / {_fmt(exact_rel.f1)} |",
         f"| relationships reversed (ends matched backwards) | {rel.reversed} |",
         f"| confidence calibration error (ECE, 10 bins) | "
         f"{_fmt(expected_calibration_error(rel.outcomes))} |",
