@@ -233,6 +233,7 @@ V4 = PromptSpec(
     decoding_schema=decoding_schema_v4,
     gleaning_request=NAMED_GLEANING_REQUEST,
     answer_shape="named",
+    asks_confidence=False,
 )
 
 
@@ -260,6 +261,7 @@ V5 = PromptSpec(
     decoding_schema=decoding_schema_v4,
     gleaning_request=NAMED_GLEANING_REQUEST,
     answer_shape="named",
+    asks_confidence=False,
 )
 
 
@@ -293,4 +295,5 @@ V6 = PromptSpec(
     decoding_schema=decoding_schema_v6,
     gleaning_request=BARE_GLEANING_REQUEST,
     answer_shape="named",
+    asks_confidence=False,
 )
