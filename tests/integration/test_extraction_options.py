@@ -101,7 +101,11 @@ def test_a_grounded_record_keeps_the_models_own_answer_beside_the_grounded_one()
         server.reply("POST", COMPLETIONS, FIRST)
         ungrounded = run(server, ExtractionOptions(prompt_version=PROMPT_V2, ground_quotes=False))
     assert grounded.model_answer is not None
-    assert [i.quote for i in grounded.model_answer.instances] == ["ada  lovelace", "London", "Paris"]
+    assert [i.quote for i in grounded.model_answer.instances] == [
+        "ada  lovelace",
+        "London",
+        "Paris",
+    ]
     assert ChunkExtraction.model_validate_json(grounded.model_dump_json()) == grounded
     # Not grounded: the extraction is the model's own, kept once.
     assert ungrounded.model_answer is None and ungrounded.extraction is not None
