@@ -139,15 +139,17 @@ async def extract_chunk(
     if len(passes) > 1:
         extraction = merge_as_extraction(passes)
     grounding = None
+    model_answer = None
     if options.ground_quotes:
         grounded = ground_extraction(extraction, chunk.text)
-        extraction, grounding = grounded.extraction, grounded.summary
+        model_answer, extraction, grounding = extraction, grounded.extraction, grounded.summary
     return ChunkExtraction(
         **common,
         status=ExtractionStatus.VALID,
         extraction=extraction,
         stats=result.stats,
         grounding=grounding,
+        model_answer=model_answer,
         named_answer=named_summary,
         gleaning=gleaned,
         gleaning_error=gleaning_error,

@@ -46,6 +46,12 @@ class ChunkExtraction(BaseModel):
     named_answer: NamedAnswerSummary | None = None
     # Quote offsets into the chunk's text and what grounding changed (None: not grounded).
     grounding: GroundingSummary | None = None
+    # The answer as the model gave it (named answers re-pointed to ids, gleaning passes merged),
+    # before grounding rewrote its quotes and dropped what the text does not hold: grounded
+    # quotes are verbatim by construction, so the model's own quote precision is judged on this.
+    # None when not grounded (``extraction`` is then the model's own) and in records written
+    # before it was kept (their model's figures read "n/a").
+    model_answer: Extraction | None = None
     # One entry per gleaning pass: its call, or the error that ended gleaning early.
     gleaning: list[CallStats] = Field(default_factory=list)
     gleaning_error: str | None = None

@@ -5,7 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
+from kg_pipeline.quality.estimates import (
+    BOOTSTRAP_SAMPLES,
+    BOOTSTRAP_SEED,
+    Estimate,
+    percentile_interval,
+    resample_weights,
+)
+
 BINS = 10
+NOT_ASKED = "prompt asks for no confidence"
 
 
 @dataclass(frozen=True)
@@ -17,13 +28,17 @@ class CalibrationBin:
     accuracy: float | None
 
 
+def _bin(confidence: float, bins: int) -> int:
+    return min(int(confidence * bins), bins - 1)
+
+
 def reliability_bins(
     outcomes: Sequence[tuple[float, bool]], bins: int = BINS
 ) -> list[CalibrationBin]:
     """Equal-width bins over [0, 1]; a confidence of exactly 1.0 falls in the last bin."""
     grouped: list[list[tuple[float, bool]]] = [[] for _ in range(bins)]
     for confidence, matched in outcomes:
-        grouped[min(int(confidence * bins), bins - 1)].append((confidence, matched))
+        grouped[_bin(confidence, bins)].append((confidence, matched))
     result = []
     for index, members in enumerate(grouped):
         n = len(members)
@@ -51,3 +66,35 @@ def expected_calibration_error(
         for b in reliability_bins(outcomes, bins)
         if b.count
     )
+
+
+def calibration_estimate(
+    outcomes_by_document: Sequence[Sequence[tuple[float, bool]]],
+    asks_confidence: bool,
+    bins: int = BINS,
+    samples: int = BOOTSTRAP_SAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> Estimate:
+    """ECE with the number of stated confidences and a bootstrap interval over documents.
+
+    Undefined, with the reason, when the prompt asked for no confidence: a model that was not
+    asked states none (or one it was never taught), and an error of its silence means nothing.
+    ECE is sum over bins of |sum of (matched - confidence)| / N, so each resample is a weighted
+    sum of the documents' per-bin gaps and counts."""
+    n = sum(len(outcomes) for outcomes in outcomes_by_document)
+    if not asks_confidence:
+        return Estimate(value=None, n=n, reason=NOT_ASKED)
+    if n == 0:
+        return Estimate(value=None, n=0)
+    gaps = np.zeros((len(outcomes_by_document), bins))
+    counts = np.zeros(len(outcomes_by_document))
+    for document, outcomes in enumerate(outcomes_by_document):
+        counts[document] = len(outcomes)
+        for confidence, matched in outcomes:
+            gaps[document, _bin(confidence, bins)] += matched - confidence
+    weights = resample_weights(len(outcomes_by_document), samples, seed)
+    totals = weights @ counts
+    defined = totals > 0
+    errors = np.abs(weights @ gaps).sum(axis=1)[defined] / totals[defined]
+    value = expected_calibration_error([o for outcomes in outcomes_by_document for o in outcomes])
+    return Estimate(value=value, n=n, interval=percentile_interval(errors))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from kg_pipeline.quality.estimates import Estimate
+from kg_pipeline.quality.figures import type_accuracy
 from kg_pipeline.quality.report import QualityReport
 
 
@@ -13,7 +15,8 @@ class ModelRow:
     endpoint: str
     model: str
     concept_f1: float
-    relationship_type_accuracy: float | None
+    # With its count of endpoint-matched relationships: "n/a (n = 0)" when none matched.
+    relationship_type_accuracy: Estimate
     schema_valid_rate: float | None  # None: the model answered no chunk
     seconds_per_chunk: float | None
     output_tokens_per_second: float | None
@@ -47,13 +50,12 @@ def compare_models(reports: Sequence[QualityReport]) -> list[ModelRow]:
             for other, other_f1, other_s, _ in points
             if other is not report
         )
-        rel = report.relationships()
         rows.append(
             ModelRow(
                 endpoint=report.endpoint,
                 model=report.model,
                 concept_f1=f1,
-                relationship_type_accuracy=rel.type_accuracy,
+                relationship_type_accuracy=type_accuracy(report.documents),
                 schema_valid_rate=report.schema_valid_rate,
                 seconds_per_chunk=seconds,
                 output_tokens_per_second=tps,
@@ -76,7 +78,7 @@ def render_comparison(rows: Sequence[ModelRow]) -> str:
     for r in rows:
         lines.append(
             f"| {r.model} | {r.endpoint} | {fmt(r.concept_f1)} | "
-            f"{fmt(r.relationship_type_accuracy)} | {fmt(r.schema_valid_rate)} | "
+            f"{r.relationship_type_accuracy.describe()} | {fmt(r.schema_valid_rate)} | "
             f"{fmt(r.seconds_per_chunk, 1)} | {fmt(r.output_tokens_per_second, 1)} | "
             f"{'yes' if r.pareto else ''} | {r.measured_against} |"
         )

@@ -1,5 +1,6 @@
 """The per-model quality report: validity, concepts at each match level, relationships and type
-accuracy, quotes and hallucinations, against the baseline; per document, category and corpus."""
+accuracy, quotes and hallucinations (the model's own answers beside the pipeline's grounded
+output), against the baseline; per document, category and corpus."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import numpy as np
 from pydantic import BaseModel, Field, computed_field
 
 from kg_pipeline.contract.reference import Reference
@@ -17,8 +17,8 @@ from kg_pipeline.corpus.chunking import Chunk
 from kg_pipeline.corpus.documents import Document
 from kg_pipeline.extraction.baseline import Baseline
 from kg_pipeline.extraction.merging import MergedDocument, merge_document
+from kg_pipeline.extraction.prompts import PROMPTS
 from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
-from kg_pipeline.quality.calibration import expected_calibration_error
 from kg_pipeline.quality.concepts import (
     PRF,
     Embedder,
@@ -28,8 +28,11 @@ from kg_pipeline.quality.concepts import (
     exact_ends,
     similarity_levels,
 )
-from kg_pipeline.quality.hallucination import HallucinationCounts, count_hallucinations
-from kg_pipeline.quality.quotes import EMPTY_QUOTE_SCORE, QuoteScore, score_quotes
+from kg_pipeline.quality.estimates import Estimate, f1_interval
+from kg_pipeline.quality.figures import report_figures
+from kg_pipeline.quality.hallucination import HallucinationCounts
+from kg_pipeline.quality.model_answers import judge_chunks
+from kg_pipeline.quality.quotes import EMPTY_QUOTE_SCORE, GroundingEffect, QuoteScore
 from kg_pipeline.quality.relationships import (
     EMPTY_RELATIONSHIP_SCORE,
     RelationshipScore,
@@ -58,8 +61,13 @@ class DocumentScore(BaseModel):
     # rules"); reports written before them read as empty.
     pairs_exact: PRF = PRF(0, 0, 0)
     relationships_exact: PRF = PRF(0, 0, 0)
-    quotes: QuoteScore
-    hallucinations: HallucinationCounts
+    quotes: QuoteScore  # the pipeline's output: after grounding, when the run grounded quotes
+    hallucinations: HallucinationCounts  # of the output, as ``quotes``
+    # The same of the model's own answers (kg_pipeline/quality/model_answers.py); None when a
+    # grounded chunk's answer was not kept, and in reports written before it was.
+    model_quotes: QuoteScore | None = None
+    model_hallucinations: HallucinationCounts | None = None
+    grounding: GroundingEffect = GroundingEffect()
     # Which models extracted the document's chunks: one, unless the run was routed or switched.
     models: list[str] = Field(default_factory=list)
 
@@ -95,6 +103,26 @@ class QualityReport(BaseModel):
         if self.coverage is None:
             return "coverage not recorded (a report made before it was counted)"
         return self.coverage.describe()
+
+    @property
+    def asks_confidence(self) -> bool:
+        """Whether a prompt of the run asked for confidences (a name no longer registered is
+        taken as not asking: what it asked cannot be told)."""
+        return any(v in PROMPTS and PROMPTS[v].asks_confidence for v in self.prompt_versions)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def figures(self) -> dict[str, Estimate]:
+        """Every rate with its count and interval; in the JSON, a rate over nothing is null
+        beside its n = 0, never 0.0."""
+        return report_figures(self.documents, self.asks_confidence)
+
+    @property
+    def grounding(self) -> GroundingEffect:
+        total = GroundingEffect()
+        for doc in self.documents:
+            total = total + doc.grounding
+        return total
 
     @property
     def top_level(self) -> MatchLevel:
@@ -164,16 +192,8 @@ def bootstrap_f1_interval(
     scores: Sequence[PRF], samples: int = BOOTSTRAP_SAMPLES, seed: int = 0
 ) -> tuple[float, float]:
     """95 % percentile interval of micro F1, resampling documents with replacement."""
-    if not scores:
-        return (0.0, 0.0)
-    counts = np.array([(s.true_positives, s.predicted, s.reference) for s in scores], dtype=float)
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(scores), size=(samples, len(scores)))
-    tp, pred, ref = (counts[picks, k].sum(axis=1) for k in range(3))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f1 = np.where(pred + ref > 0, 2 * tp / (pred + ref), 0.0)  # 2PR/(P+R) == 2TP/(pred+ref)
-    low, high = np.percentile(f1, [2.5, 97.5])
-    return (float(low), float(high))
+    counts = [(s.true_positives, s.predicted, s.reference) for s in scores]
+    return f1_interval(counts, samples, seed)
 
 
 @dataclass(frozen=True)
@@ -218,23 +238,6 @@ def _concept_scores(
     return concept_scores, concept_map
 
 
-def _grounding_scores(
-    records: Sequence[ChunkExtraction], scoring: RunScoring
-) -> tuple[QuoteScore, HallucinationCounts]:
-    """Quotes and hallucinations are judged per chunk, against the text that chunk's model saw,
-    not against the merged document."""
-    quotes, hallucinations = EMPTY_QUOTE_SCORE, HallucinationCounts()
-    for record in records:
-        if record.extraction is None:
-            continue
-        text = scoring.chunk_text.get(record.chunk_id, "")
-        quotes = quotes + score_quotes([i.quote for i in record.extraction.instances], text)
-        hallucinations = hallucinations + count_hallucinations(
-            record.extraction, text, scoring.vocabulary
-        )
-    return quotes, hallucinations
-
-
 def score_document(
     document: Document,
     records: Sequence[ChunkExtraction],
@@ -245,7 +248,7 @@ def score_document(
     """One document's score: ``candidate`` (the merge of its chunks' valid extractions) against
     its ``reference``, and its chunk ``records`` for validity, quotes and the models used."""
     concepts, concept_map = _concept_scores(candidate, reference, scoring)
-    quotes, hallucinations = _grounding_scores(records, scoring)
+    grounding = judge_chunks(records, scoring.chunk_text, scoring.vocabulary)
     ends = exact_ends(candidate.concepts, candidate.concept_ids, reference.concepts)
     exact = score_exact_relations(
         candidate.relationships, reference.relationships, ends, scoring.type_field
@@ -263,8 +266,11 @@ def score_document(
         pairs=score_pairs(candidate.relationships, reference.relationships, concept_map),
         pairs_exact=exact.pairs,
         relationships_exact=exact.typed,
-        quotes=quotes,
-        hallucinations=hallucinations,
+        quotes=grounding.quotes,
+        hallucinations=grounding.hallucinations,
+        model_quotes=grounding.model_quotes,
+        model_hallucinations=grounding.model_hallucinations,
+        grounding=grounding.grounding,
         models=sorted({r.model for r in records}),
     )
 
@@ -365,20 +371,33 @@ def build_quality_report(
     return aggregate(records, documents, scores, unscored, baseline, scoring)
 
 
-def summary_metrics(report: QualityReport) -> Mapping[str, float]:
-    """The headline numbers, for asset metadata and checks. The schema-valid rate is left out
-    when the model answered no chunk: there is nothing to measure, and 0 would read as bad JSON."""
+# The rates the asset's metadata carries, each with its count as ``<name>_n``.
+HEADLINE_FIGURES = (
+    "relationship_type_accuracy",
+    "calibration_error",
+    "model_quote_precision",
+    "model_quote_normalised_precision",
+    "model_quote_error_rate",
+    "quote_precision",
+    "quote_error_rate",
+)
+
+
+def summary_metrics(report: QualityReport) -> Mapping[str, float | int | None]:
+    """The headline numbers, for asset metadata and checks. A rate over nothing is None (null)
+    beside its count, never 0.0, which would read as a measured zero; the schema-valid rate is
+    left out when the model answered no chunk (0 would read as bad JSON)."""
     rel = report.relationships()
-    out = {
+    out: dict[str, float | int | None] = {
         "relationship_f1": rel.prf.f1,
         "pair_f1": report.pairs().f1,
         "pair_f1_exact": report.pairs(exact=True).f1,
         "relationship_f1_exact": report.exact_relationships().f1,
-        "relationship_type_accuracy": rel.type_accuracy if rel.type_accuracy is not None else 0.0,
-        "quote_precision": report.quotes.precision or 0.0,
-        "quote_error_rate": report.quotes.error_rate or 0.0,
-        "calibration_error": expected_calibration_error(rel.outcomes) or 0.0,
     }
+    figures = report.figures
+    for name in HEADLINE_FIGURES:
+        out[name] = figures[name].value
+        out[f"{name}_n"] = figures[name].n
     if report.schema_valid_rate is not None:
         out["schema_valid_rate"] = report.schema_valid_rate
     for level in report.levels:

@@ -1,20 +1,57 @@
 """The per-model quality report as markdown: the file in results/quality/ and the asset's
-`report` metadata. Coverage comes first, since every figure below stands on it."""
+`report` metadata. Coverage comes first, since every figure below stands on it. Every rate shows
+its count and interval ("0.667 (n = 3, 95 % CI ...)"), "n/a (n = 0)" when there is nothing to
+take it over; quotes and hallucinations show the model's own answers beside the pipeline's
+output, since grounding makes the output's quotes verbatim by construction."""
 
 from __future__ import annotations
 
-from kg_pipeline.quality.calibration import expected_calibration_error
+from collections.abc import Mapping
+
 from kg_pipeline.quality.concepts import MatchLevel
+from kg_pipeline.quality.estimates import Estimate
+from kg_pipeline.quality.figures import type_accuracy
 from kg_pipeline.quality.report import QualityReport
 from kg_pipeline.quality.validity import ValidityCounts
+
+# (row label, figure name) of the table of the model's answers beside the pipeline's output.
+_ANSWER_ROWS = (
+    ("quotes verbatim in the chunk", "quote_precision"),
+    ("quotes found after normalising", "quote_normalised_precision"),
+    ("quote error rate (found in neither form)", "quote_error_rate"),
+    ("off-vocabulary types", "off_vocabulary_rate"),
+    ("relationships to unlisted concepts", "dangling_relationship_rate"),
+    ("quotes not in the chunk", "quotes_not_in_chunk_rate"),
+    ("concepts without an instance", "unsupported_concept_rate"),
+)
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def _rate(part: int, whole: int) -> str:
-    return f"{part}/{whole} ({part / whole:.3f})" if whole else "n/a"
+def _answer_lines(report: QualityReport, figures: Mapping[str, Estimate]) -> list[str]:
+    """The model's own answers beside the pipeline's output, then what grounding changed."""
+    lines = [
+        "",
+        "| answers | model's answer | pipeline output |",
+        "|---|---|---|",
+    ]
+    for label, name in _ANSWER_ROWS:
+        lines.append(
+            f"| {label} | {figures['model_' + name].describe()} | {figures[name].describe()} |"
+        )
+    g = report.grounding
+    if not g.chunks:
+        return [*lines, "", "Grounding: off; the output is the model's answer as it gave it."]
+    return [
+        *lines,
+        "",
+        f"Grounding ({g.chunks} chunks): of the model's {g.quotes} quotes, {g.kept} kept as "
+        f"written, {g.replaced} replaced by the exact span, {g.dropped} dropped (not in the "
+        f"chunk), {g.duplicates} dropped as repeats; {g.labels_replaced} concept labels replaced "
+        f"by the text's spelling, {g.concepts_dropped} concepts dropped (nothing in the text).",
+    ]
 
 
 def _coverage_lines(report: QualityReport) -> list[str]:
@@ -32,7 +69,7 @@ def _coverage_lines(report: QualityReport) -> list[str]:
 
 
 def render_markdown(report: QualityReport) -> str:
-    v, rel, q, h = report.validity, report.relationships(), report.quotes, report.hallucinations
+    v, rel, figures = report.validity, report.relationships(), report.figures
     pairs, exact_pairs, exact_rel = (
         report.pairs(),
         report.pairs(exact=True),
@@ -63,8 +100,9 @@ def render_markdown(report: QualityReport) -> str:
         f"| concept F1 (exact, macro over documents) | {_fmt(report.macro_f1())} |",
         f"| relationship P / R / F1 | {_fmt(rel.prf.precision)} / {_fmt(rel.prf.recall)} / "
         f"{_fmt(rel.prf.f1)} |",
-        f"| relationship-type accuracy | {_fmt(rel.type_accuracy)} "
-        f"({rel.type_matches}/{rel.endpoint_matches} endpoint matches) |",
+        f"| relationship-type accuracy (of endpoint-matched relationships) | "
+        f"{figures['relationship_type_accuracy'].describe()}; {rel.type_matches} of "
+        f"{rel.endpoint_matches} carry the reference's type |",
         f"| entity-pair P / R / F1 (any type) | {_fmt(pairs.precision)} / "
         f"{_fmt(pairs.recall)} / {_fmt(pairs.f1)} |",
         f"| entity-pair P / R / F1 (any type, ends matched exactly) | "
@@ -72,17 +110,11 @@ def render_markdown(report: QualityReport) -> str:
         f"| relationship P / R / F1 (ends matched exactly) | {_fmt(exact_rel.precision)} / "
         f"{_fmt(exact_rel.recall)} / {_fmt(exact_rel.f1)} |",
         f"| relationships reversed (ends matched backwards) | {rel.reversed} |",
-        f"| confidence calibration error (ECE, 10 bins) | "
-        f"{_fmt(expected_calibration_error(rel.outcomes))} |",
-        f"| quotes verbatim / normalised / error rate | {_fmt(q.precision)} / "
-        f"{_fmt(q.normalised_precision)} / {_fmt(q.error_rate)} |",
-        f"| off-vocabulary types | {_rate(h.off_vocabulary_types, h.relationships)} |",
-        f"| relationships to unlisted concepts | "
-        f"{_rate(h.dangling_relationships, h.relationships)} |",
-        f"| quotes not in the chunk | {_rate(h.quotes_not_in_chunk, h.instances)} |",
-        f"| concepts without an instance | {_rate(h.unsupported_concepts, h.concepts)} |",
+        f"| confidence calibration error (ECE, 10 bins; n: stated confidences) | "
+        f"{figures['calibration_error'].describe()} |",
         f"| seconds per chunk (mean) | {_fmt(report.seconds_per_chunk_mean, 1)} |",
         f"| output tokens per chunk (mean) | {_fmt(report.completion_tokens_mean, 0)} |",
+        *_answer_lines(report, figures),
         "",
         "| category | documents | schema-valid | concept F1 "
         + " | ".join(f"({lv.value})" for lv in report.levels)
@@ -90,14 +122,15 @@ def render_markdown(report: QualityReport) -> str:
         "|---|---|---|" + "---|" * len(report.levels) + "---|---|",
     ]
     for category in report.categories:
-        count = sum(d.category == category for d in report.documents)
+        in_category = [d for d in report.documents if d.category == category]
+        count = len(in_category)
         validity = report.validity_by_category.get(category, ValidityCounts())
         cat_rel = report.relationships(category)
         f1s = " | ".join(_fmt(report.micro(lv, category).f1) for lv in report.levels)
         lines.append(
             f"| {category} | {count} | "
             f"{validity.schema_valid_share} "
-            f"| {f1s} | {_fmt(cat_rel.prf.f1)} | {_fmt(cat_rel.type_accuracy)} |"
+            f"| {f1s} | {_fmt(cat_rel.prf.f1)} | {type_accuracy(in_category).describe()} |"
         )
     top = report.top_level
     lines += [

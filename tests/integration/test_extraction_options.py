@@ -92,6 +92,26 @@ def test_grounding_replaces_quotes_with_source_text_and_drops_what_is_not_there(
     assert record.grounding.dropped_quotes == ["Paris"]
 
 
+def test_a_grounded_record_keeps_the_models_own_answer_beside_the_grounded_one() -> None:
+    # Grounded quotes are verbatim by construction; the model's own are what quote precision
+    # judges, so the record keeps them as the model wrote them.
+    with StandInServer() as server:
+        server.reply("POST", COMPLETIONS, FIRST)
+        grounded = run(server, ExtractionOptions(prompt_version=PROMPT_V2))
+        server.reply("POST", COMPLETIONS, FIRST)
+        ungrounded = run(server, ExtractionOptions(prompt_version=PROMPT_V2, ground_quotes=False))
+    assert grounded.model_answer is not None
+    assert [i.quote for i in grounded.model_answer.instances] == [
+        "ada  lovelace",
+        "London",
+        "Paris",
+    ]
+    assert ChunkExtraction.model_validate_json(grounded.model_dump_json()) == grounded
+    # Not grounded: the extraction is the model's own, kept once.
+    assert ungrounded.model_answer is None and ungrounded.extraction is not None
+    assert len(ungrounded.extraction.instances) == 3
+
+
 def test_gleaning_asks_for_what_was_missed_and_merges_it_into_the_first_answer() -> None:
     with StandInServer() as server:
         server.reply("POST", COMPLETIONS, FIRST, MORE)

@@ -11,6 +11,7 @@ from kg_pipeline.extraction.prompts import (
     PROMPT_SPECS,
     PROMPTS,
     answer_shape,
+    asks_confidence,
     build_messages,
     decoding_schema,
     gleaning_request,
@@ -48,6 +49,25 @@ def test_every_version_carries_a_distinct_one_line_summary() -> None:
     assert len(set(summaries)) == len(summaries)
 
 
+@pytest.mark.parametrize("version", PROMPT_VERSIONS)
+def test_a_version_declares_it_asks_for_confidence_exactly_when_its_schema_holds_one(
+    version: str,
+) -> None:
+    # Calibration is reported only for versions declaring it; a declaration the schema
+    # contradicts would report it for answers that could not state a confidence.
+    schema = decoding_schema(named_vocabulary("redocred"), version)
+    relationship = schema["properties"]["relationships"]["items"]["properties"]
+    assert asks_confidence(version) == ("confidence" in relationship)
+
+
+def test_v1_to_v3_ask_for_a_confidence_and_v4_to_v6_do_not() -> None:
+    asking = {name: asks_confidence(name) for name in PROMPT_VERSIONS}
+    assert asking == {
+        "kg-extract-v1": True, "kg-extract-v2": True, "kg-extract-v3": True,
+        "kg-extract-v4": False, "kg-extract-v5": False, "kg-extract-v6": False,
+    }  # fmt: skip
+
+
 def test_the_default_version_is_v1() -> None:
     assert prompt_spec(PROMPT_VERSION).name == "kg-extract-v1"
     assert build_messages("x") == build_messages("x", BASE_VOCABULARY, PROMPT_VERSION)
@@ -61,8 +81,9 @@ def test_the_default_version_is_v1() -> None:
         lambda v: decoding_schema(BASE_VOCABULARY, v),
         gleaning_request,
         answer_shape,
+        asks_confidence,
     ],
-    ids=["messages", "schema", "gleaning", "shape"],
+    ids=["messages", "schema", "gleaning", "shape", "confidence"],
 )
 def test_every_lookup_of_an_unknown_version_names_the_known_ones(
     lookup: Callable[[str], object],

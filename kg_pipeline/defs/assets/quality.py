@@ -22,6 +22,7 @@ from kg_pipeline.extraction.baseline import Baseline
 from kg_pipeline.extraction.records import ChunkExtraction, RecordsFileError, read_records
 from kg_pipeline.providers.embeddings import HTTPEmbedder
 from kg_pipeline.quality.comparison import ModelRow, compare_models, render_comparison
+from kg_pipeline.quality.estimates import Estimate
 from kg_pipeline.quality.plots import plot_f1_by_category, plot_reliability
 from kg_pipeline.quality.report import QualityReport, build_quality_report, summary_metrics
 from kg_pipeline.quality.report_markdown import render_markdown
@@ -61,8 +62,10 @@ QUALITY_CHECKS = {
     "concept_f1_check": "Concept F1 (most lenient match level) against the baseline >= "
     "min_concept_f1.",
     "relationship_type_accuracy_check": "Share of endpoint-matched relationships with the "
-    "baseline's type >= min_relationship_type_accuracy.",
-    "quote_error_check": "Share of quotes not found in their chunk < max_quote_error_rate.",
+    "baseline's type >= min_relationship_type_accuracy (count and bootstrap interval beside it).",
+    "quote_error_check": "Share of the model's own quotes (before grounding) found in their chunk "
+    "in no form, even normalised, < max_quote_error_rate. Grounded quotes are verbatim by "
+    "construction, so the check judges the model.",
 }
 
 
@@ -90,6 +93,16 @@ def quality_check_specs() -> list[dg.AssetCheckSpec]:
         )
         for name, description in QUALITY_CHECKS.items()
     ]
+
+
+def estimate_metadata(estimate: Estimate) -> dict[str, str | int]:
+    """The count and interval a check's value stands on, "n/a (n = 0)" when on nothing."""
+    interval = estimate.interval
+    return {
+        "figure": estimate.describe(),
+        "n": estimate.n,
+        "interval_95": f"{interval[0]:.3f} to {interval[1]:.3f}" if interval else "n/a",
+    }
 
 
 def coverage_check_result(report: QualityReport) -> dg.AssetCheckResult:
@@ -122,20 +135,31 @@ def quality_check_results(
     a concept F1 measured on half the chunks reads differently from one measured on all."""
     yield coverage_check_result(report)
     severity = dg.AssetCheckSeverity(config.check_severity)
-    rel = report.relationships()
+    figures = report.figures
+    type_accuracy = figures["relationship_type_accuracy"]
+    model_quote_errors = figures["model_quote_error_rate"]  # grounded quotes: verbatim anyway
     top = report.top_level
     measured = {
         "schema_valid_check": (report.schema_valid_rate, config.min_schema_valid_rate, ">="),
         "concept_f1_check": (report.micro(top).f1, config.min_concept_f1, ">="),
         "relationship_type_accuracy_check": (
-            rel.type_accuracy,
+            type_accuracy.value,
             config.min_relationship_type_accuracy,
             ">=",
         ),
-        "quote_error_check": (report.quotes.error_rate, config.max_quote_error_rate, "<"),
+        "quote_error_check": (model_quote_errors.value, config.max_quote_error_rate, "<"),
     }
-    # "0.950 (19/20)": the rate with the answered chunks it is taken over.
-    details = {"schema_valid_check": {"schema_valid": report.validity.schema_valid_share}}
+    grounded_errors = figures["quote_error_rate"]
+    details: dict[str, dict[str, str | int]] = {
+        # "0.950 (19/20)": the rate with the answered chunks it is taken over.
+        "schema_valid_check": {"schema_valid": report.validity.schema_valid_share},
+        "relationship_type_accuracy_check": estimate_metadata(type_accuracy),
+        "quote_error_check": {
+            **estimate_metadata(model_quote_errors),
+            "judged": "the model's own quotes, before grounding",
+            "grounded_output_error_rate": grounded_errors.describe(),
+        },
+    }
     for name, (value, threshold, relation) in measured.items():
         # Nothing to measure (no chunk answered, no relationship matched, no quote given).
         if value is None:
@@ -217,8 +241,9 @@ def build_quality_report_asset(models: dg.PartitionsDefinition) -> dg.AssetsDefi
         coverage of the latest extraction run (chunks answered, and why others were not), JSON
         validity of the answered chunks, concept P/R/F1 at the exact and fuzzy levels with
         bootstrap intervals, relationship P/R/F1 and type accuracy, quote precision and
-        hallucinations; per document, category and corpus (definitions in
-        kg_pipeline/quality/)."""
+        hallucinations of the model's own answers beside the grounded output's, calibration
+        where the prompt asks for confidences, every rate with its count and interval; per
+        document, category and corpus (definitions in kg_pipeline/quality/)."""
         records_file = latest_records_file(context.partition_key)
         try:
             extractions = read_records(records_file)

@@ -51,3 +51,9 @@ def gleaning_request(version: str) -> str:
 
 def answer_shape(version: str) -> AnswerShape:
     return prompt_spec(version).answer_shape
+
+
+def asks_confidence(version: str) -> bool:
+    """Whether the version asks for a confidence per relationship: calibration is measured only
+    for answers to a prompt that asked."""
+    return prompt_spec(version).asks_confidence

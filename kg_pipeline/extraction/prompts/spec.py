@@ -25,6 +25,10 @@ class PromptSpec:
 
     The messages and the schema go together: an example the schema would reject teaches the
     model an answer it cannot write.
+
+    ``asks_confidence`` says whether the prompt asks for a confidence per relationship. Declared
+    rather than read from the schema, so the quality report can tell a model that stated none
+    from a prompt that never asked: calibration means something only for the first.
     """
 
     name: str
@@ -35,3 +39,4 @@ class PromptSpec:
     decoding_schema: Callable[[Vocabulary], dict[str, Any]]
     gleaning_request: str
     answer_shape: AnswerShape
+    asks_confidence: bool

@@ -118,4 +118,5 @@ V1 = PromptSpec(
     decoding_schema=decoding_schema_v1,
     gleaning_request=GLEANING_REQUEST,
     answer_shape="full",
+    asks_confidence=True,
 )

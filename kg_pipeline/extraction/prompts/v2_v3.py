@@ -194,6 +194,7 @@ V2 = PromptSpec(
     decoding_schema=decoding_schema_v2,
     gleaning_request=GLEANING_REQUEST,
     answer_shape="full",
+    asks_confidence=True,
 )
 
 
@@ -292,4 +293,5 @@ V3 = PromptSpec(
     decoding_schema=decoding_schema_v3,
     gleaning_request=GLEANING_REQUEST,
     answer_shape="full",
+    asks_confidence=True,
 )

@@ -235,6 +235,7 @@ V4 = PromptSpec(
     decoding_schema=decoding_schema_v4,
     gleaning_request=NAMED_GLEANING_REQUEST,
     answer_shape="named",
+    asks_confidence=False,
 )
 
 
@@ -263,6 +264,7 @@ V5 = PromptSpec(
     decoding_schema=decoding_schema_v4,
     gleaning_request=NAMED_GLEANING_REQUEST,
     answer_shape="named",
+    asks_confidence=False,
 )
 
 
@@ -298,4 +300,5 @@ V6 = PromptSpec(
     decoding_schema=decoding_schema_v6,
     gleaning_request=BARE_GLEANING_REQUEST,
     answer_shape="named",
+    asks_confidence=False,
 )
