@@ -10,7 +10,8 @@ from kg_pipeline.extraction.baseline import curated_baseline
 from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
 from kg_pipeline.providers import CallStats
 from kg_pipeline.quality.concepts import PRF, MatchLevel
-from kg_pipeline.quality.report import QualityReport, build_quality_report, summary_metrics
+from kg_pipeline.quality.headline import summary_metrics
+from kg_pipeline.quality.report import QualityReport, build_quality_report
 from kg_pipeline.quality.report_markdown import render_markdown
 from kg_pipeline.quality.validity import Coverage, ValidityCounts
 

@@ -23,7 +23,8 @@ from kg_pipeline.quality.calibration import (
 from kg_pipeline.quality.comparison import compare_models, render_comparison
 from kg_pipeline.quality.estimates import Estimate, ratio_estimate
 from kg_pipeline.quality.figures import NOT_RECORDED
-from kg_pipeline.quality.report import QualityReport, build_quality_report, summary_metrics
+from kg_pipeline.quality.headline import summary_metrics
+from kg_pipeline.quality.report import QualityReport, build_quality_report
 from kg_pipeline.quality.report_markdown import render_markdown
 
 V1, V6 = "kg-extract-v1", "kg-extract-v6"  # v1 asks for a confidence, v6 does not

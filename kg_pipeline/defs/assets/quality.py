@@ -23,8 +23,9 @@ from kg_pipeline.extraction.records import ChunkExtraction, RecordsFileError, re
 from kg_pipeline.providers.embeddings import HTTPEmbedder
 from kg_pipeline.quality.comparison import ModelRow, compare_models, render_comparison
 from kg_pipeline.quality.estimates import Estimate
+from kg_pipeline.quality.headline import summary_metrics
 from kg_pipeline.quality.plots import plot_f1_by_category, plot_reliability
-from kg_pipeline.quality.report import QualityReport, build_quality_report, summary_metrics
+from kg_pipeline.quality.report import QualityReport, build_quality_report
 from kg_pipeline.quality.report_markdown import render_markdown
 
 
