@@ -17,8 +17,9 @@ from kg_pipeline.extraction.baseline import curated_baseline
 from kg_pipeline.extraction.merging import merge_document
 from kg_pipeline.extraction.records import ChunkExtraction, ExtractionStatus
 from kg_pipeline.quality.concepts import PRF, MatchLevel, exact_ends, score_concepts
+from kg_pipeline.quality.headline import summary_metrics
 from kg_pipeline.quality.relationships import score_exact_relations, score_pairs
-from kg_pipeline.quality.report import build_quality_report, summary_metrics
+from kg_pipeline.quality.report import build_quality_report
 from kg_pipeline.quality.report_markdown import render_markdown
 from tests import independent_scorer
 
