@@ -78,8 +78,8 @@ def import_sample(
     except (DataSetNotFound, GoldSetFormatError) as exc:
         fail(str(exc))
     chosen = seeded_sample(documents, sample, seed)
-    folder = RESULTS_DIR.get() / "bench" / bench_folder_name(
-        gold_set, split, sample, seed, ontologies
+    folder = (
+        RESULTS_DIR.get() / "bench" / bench_folder_name(gold_set, split, sample, seed, ontologies)
     )
     corpus = folder / "corpus"
     # Written afresh: a document left from an import of another file would join the sample.

@@ -82,8 +82,7 @@ def headline_markdown(report: QualityReport) -> str:
         lines += [
             f"| seconds per document (model calls) | {_number(counts.seconds_per_document, 1)} |",
             f"| calls per document | {_number(counts.calls_per_document, 2)} |",
-            f"| output tokens per document | "
-            f"{_number(counts.completion_tokens_per_document, 0)} |",
+            f"| output tokens per document | {_number(counts.completion_tokens_per_document, 0)} |",
             f"| runaway calls (stopped at the output budget) | {counts.runaway_calls} |",
             f"| chunks answered from the response cache | {counts.cached_chunks} of "
             f"{counts.chunks} |",

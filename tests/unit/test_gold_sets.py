@@ -86,7 +86,7 @@ def test_a_missing_data_set_names_where_it_looked_and_the_data_option(tmp_path: 
     message = str(missing.value)
     assert str(tmp_path / "nothing" / "redocred" / "dev_revised.json") in message
     assert "pass --data PATH" in message and "KG_DATASETS_DIR" in message
-    with pytest.raises(DataSetNotFound, match="--data nope.json: no such file"):
+    with pytest.raises(DataSetNotFound, match=r"--data nope\.json: no such file"):
         locate_data(REDOCRED, "dev", Path("nope.json"))
 
 

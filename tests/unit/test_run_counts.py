@@ -91,7 +91,9 @@ def test_the_figures_stand_in_the_markdown_the_metadata_and_the_headline() -> No
     assert "| output tokens per document (mean); longest chunk answer | 2248; 4096 |" in markdown
     assert "| calls stopped at the output budget (runaway) | 1 of 4 chunks |" in markdown
     assert "| documents with every chunk schema-valid | 0.500 (1/2) |" in markdown
-    assert "| concepts folded by the merge (duplicate rate) | 0.333 (3 listed, 2 kept) |" in markdown
+    assert (
+        "| concepts folded by the merge (duplicate rate) | 0.333 (3 listed, 2 kept) |" in markdown
+    )
     metrics = summary_metrics(scored)
     assert (metrics["calls_per_document"], metrics["runaway_calls"]) == (2.5, 1)
     headline = headline_markdown(scored)
