@@ -95,6 +95,14 @@ CORPUS_DIR: Setting[Path] = Setting(
     kind="path",
     doc="corpus folder read when a run names none",
 )
+DATASETS_DIR: Setting[Path | None] = Setting(
+    name="KG_DATASETS_DIR",
+    parse=Path,
+    default=None,
+    kind="path",
+    doc="folder holding the public gold sets `kg bench` imports (redocred/, text2kgbench-dbpedia/)",
+    shown_default="`../shared/datasets` beside the working folder or the checkout",
+)
 USER: Setting[str | None] = Setting(
     name="KG_USER",
     parse=str,
@@ -201,6 +209,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     STATE_DIR,
     RESULTS_DIR,
     CORPUS_DIR,
+    DATASETS_DIR,
     USER,
     ENDPOINTS_FILE,
     CACHE_DIR,

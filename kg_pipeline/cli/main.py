@@ -11,6 +11,7 @@ import click
 
 from kg_pipeline.cli.admin import admin, extraction
 from kg_pipeline.cli.analytics import analytics_command
+from kg_pipeline.cli.bench import bench
 from kg_pipeline.cli.common import fail, open_store, served_models
 from kg_pipeline.cli.image import ingest_image_command
 from kg_pipeline.cli.local import local
@@ -102,6 +103,7 @@ for command in (ingest.commands["text"], ingest_image_command):
             param.callback = _checked_vocabulary
 main.add_command(ingest)
 main.add_command(run)
+main.add_command(bench)
 main.add_command(ui)
 
 

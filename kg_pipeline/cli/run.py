@@ -28,7 +28,7 @@ from kg_pipeline.defs.registry import sync_partitions
 from kg_pipeline.defs.run_recovery import ProcessIdentity, recover_dead_runs
 from kg_pipeline.defs.step_slots import WaitStopped, step_slots_held
 from kg_pipeline.settings import CORPUS_DIR
-from kg_pipeline.store.config import ConfigError
+from kg_pipeline.store.config import ConfigError, ModelConfig
 
 # What a run's waiting and recovery say before Dagster's own log takes over.
 _SAID_HERE = (
@@ -75,7 +75,11 @@ def _saying_at_info() -> Iterator[None]:
             log.setLevel(level)
 
 
-def _execute(job_name: str, run_config: dict[str, Any], partition: str | None = None) -> None:
+def execute_named_job(
+    job_name: str, run_config: dict[str, Any], partition: str | None = None
+) -> None:
+    """Run the Definitions' job ``job_name`` as `kg` runs every job (see ``execute_job``); with
+    a partition, the registered models are made partitions first."""
     # Not a circle: loading every asset costs seconds, which only the commands that run a job pay.
     from kg_pipeline.definitions import defs
 
@@ -188,7 +192,7 @@ def ingest_text(
         "vocabulary": vocabulary,
         "use_cache": not no_cache,
     }
-    _execute("ingest_job", {"ops": {"ingest_files": {"config": config}}})
+    execute_named_job("ingest_job", {"ops": {"ingest_files": {"config": config}}})
     click.echo(str(output))
 
 
@@ -214,6 +218,49 @@ def run_vocabulary(given: str | None, corpus_dir: str | Path) -> str | None:
     return spec
 
 
+def registered_model(name: str | None) -> ModelConfig:
+    """The registered model ``name``, else the active one; an unknown name ends the command
+    with the store's own message."""
+    store = open_store()
+    try:
+        return store.get(name) if name else store.active()
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def main_job_ops(
+    corpus: str | Path | None,
+    vocabulary: str | None,
+    *,
+    sample: int | None = None,
+    max_chunks: int | None = None,
+    routed: bool = False,
+) -> dict[str, Any]:
+    """The main job's op config as `kg run` builds it: the corpus, the vocabulary (given, else
+    the corpus's own, set alike on every op that reads it), the sample and the chunk cap."""
+    chosen = run_vocabulary(vocabulary, corpus or CORPUS_DIR.get())
+    documents: dict[str, Any] = {}
+    if sample:
+        documents["sample_per_category"] = sample
+    if corpus:
+        documents["corpus_dir"] = str(corpus)
+    ops: dict[str, Any] = {"documents": {"config": documents}}
+    extraction: dict[str, Any] = {"routed": routed}
+    if max_chunks:
+        extraction["max_chunks"] = max_chunks
+    ops["extractions"] = {"config": extraction}
+    if chosen is not None:
+        for op in VOCABULARY_OPS:
+            ops.setdefault(op, {"config": {}})["config"]["vocabulary"] = chosen
+    return ops
+
+
+def run_main_job(config: ModelConfig, ops: dict[str, Any]) -> None:
+    """extraction_job for ``config``'s partition; exits non-zero when the run fails."""
+    click.echo(f"running extraction_job for {config.name} ({config.model_name})", err=True)
+    execute_named_job("extraction_job", {"ops": ops}, partition=config.name)
+
+
 @click.command()
 @click.option("--model", "name", help="Registered model to benchmark (default: the active one).")
 @click.option("--sample", type=click.IntRange(min=1),
@@ -233,27 +280,9 @@ def run(
     routed: bool,
 ) -> None:
     """The main job: documents -> chunks -> extractions -> quality_report for one model."""
-    store = open_store()
-    try:
-        config = store.get(name) if name else store.active()
-    except ConfigError as exc:
-        fail(str(exc))
-    chosen = run_vocabulary(vocabulary, corpus or CORPUS_DIR.get())
-    documents: dict[str, Any] = {}
-    if sample:
-        documents["sample_per_category"] = sample
-    if corpus:
-        documents["corpus_dir"] = corpus
-    ops: dict[str, Any] = {"documents": {"config": documents}}
-    extraction: dict[str, Any] = {"routed": routed}
-    if max_chunks:
-        extraction["max_chunks"] = max_chunks
-    ops["extractions"] = {"config": extraction}
-    if chosen is not None:
-        for op in VOCABULARY_OPS:
-            ops.setdefault(op, {"config": {}})["config"]["vocabulary"] = chosen
-    click.echo(f"running extraction_job for {config.name} ({config.model_name})", err=True)
-    _execute("extraction_job", {"ops": ops}, partition=config.name)
+    config = registered_model(name)
+    ops = main_job_ops(corpus, vocabulary, sample=sample, max_chunks=max_chunks, routed=routed)
+    run_main_job(config, ops)
 
 
 @click.command()

@@ -1,11 +1,12 @@
-"""The headline numbers of a quality report, flat, for the asset's metadata and its checks: the
-one place that decides which figures a run shows at a glance and how a figure over nothing
-reads there."""
+"""The headline numbers of a quality report, flat, for the asset's metadata and its checks, and
+as the short table `kg bench` prints: the one place that decides which figures a run shows at a
+glance and how a figure over nothing reads there."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from kg_pipeline.quality.concepts import PRF, MatchLevel
 from kg_pipeline.quality.report import QualityReport
 
 # The rates the asset's metadata carries, each with its count as ``<name>_n``.
@@ -39,4 +40,51 @@ def summary_metrics(report: QualityReport) -> Mapping[str, float | int | None]:
         out["schema_valid_rate"] = report.schema_valid_rate
     for level in report.levels:
         out[f"concept_f1_{level.value}"] = report.micro(level).f1
+    counts = report.run_counts
+    if counts is not None:
+        out["seconds_per_document"] = counts.seconds_per_document
+        out["calls_per_document"] = counts.calls_per_document
+        out["completion_tokens_per_document"] = counts.completion_tokens_per_document
+        out["runaway_calls"] = counts.runaway_calls
     return out
+
+
+def _prf(prf: PRF) -> str:
+    return f"{prf.precision:.3f} / {prf.recall:.3f} / {prf.f1:.3f}"
+
+
+def _number(value: float | None, digits: int) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def headline_markdown(report: QualityReport) -> str:
+    """The figures the Re-DocRED side script (benchmarks/redocred_quality.py) gives each arm,
+    from the report, as one table: entities, pairs and typed relations with fuzzy and exact
+    ends, reversed relations, the model's verbatim quotes beside the grounded output's, and the
+    per-document cost. "Fuzzy ends": relation ends mapped through the report's most lenient
+    concept assignment; "exact": the README's exact matching rules."""
+    rel, figures, lenient = report.relationships(), report.figures, report.top_level
+    lines = [
+        "| figure | value |",
+        "|---|---|",
+        f"| entity P / R / F1 (exact) | {_prf(report.micro(MatchLevel.EXACT))} |",
+        f"| entity P / R / F1 ({lenient.value}) | {_prf(report.micro(lenient))} |",
+        f"| entity-pair P / R / F1 ({lenient.value} ends) | {_prf(report.pairs())} |",
+        f"| entity-pair P / R / F1 (exact ends) | {_prf(report.pairs(exact=True))} |",
+        f"| typed relation P / R / F1 ({lenient.value} ends) | {_prf(rel.prf)} |",
+        f"| typed relation P / R / F1 (exact ends) | {_prf(report.exact_relationships())} |",
+        f"| relations reversed | {rel.reversed} |",
+        f"| verbatim quotes: model's answer | {figures['model_quote_precision'].describe()} |",
+        f"| verbatim quotes: grounded output | {figures['quote_precision'].describe()} |",
+    ]
+    counts = report.run_counts
+    if counts is not None:
+        lines += [
+            f"| seconds per document (model calls) | {_number(counts.seconds_per_document, 1)} |",
+            f"| calls per document | {_number(counts.calls_per_document, 2)} |",
+            f"| output tokens per document | {_number(counts.completion_tokens_per_document, 0)} |",
+            f"| runaway calls (stopped at the output budget) | {counts.runaway_calls} |",
+            f"| chunks answered from the response cache | {counts.cached_chunks} of "
+            f"{counts.chunks} |",
+        ]
+    return "\n".join(lines) + "\n"

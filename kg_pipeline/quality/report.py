@@ -41,6 +41,7 @@ from kg_pipeline.quality.relationships import (
     score_pairs,
     score_relationships,
 )
+from kg_pipeline.quality.run_counts import RunCounts
 from kg_pipeline.quality.validity import Coverage, ValidityCounts
 
 BOOTSTRAP_SAMPLES = 1000
@@ -90,6 +91,9 @@ class QualityReport(BaseModel):
     routing_rules: dict[str, int] = Field(default_factory=dict)  # chunks per rule ("default")
     # None in reports written before chunks the model never answered were counted apart.
     coverage: Coverage | None = None
+    # Per-document seconds, calls, tokens, runaway calls and duplicates; None in reports
+    # written before they were counted.
+    run_counts: RunCounts | None = None
 
     @property
     def schema_valid_rate(self) -> float | None:
@@ -368,4 +372,5 @@ def build_quality_report(
             continue
         candidate = candidates[document.document_id]
         scores.append(score_document(document, doc_records, candidate, reference, scoring))
-    return aggregate(records, documents, scores, unscored, baseline, scoring)
+    report = aggregate(records, documents, scores, unscored, baseline, scoring)
+    return report.model_copy(update={"run_counts": RunCounts.of(records, candidates.values())})

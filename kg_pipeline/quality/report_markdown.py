@@ -12,7 +12,8 @@ from kg_pipeline.quality.concepts import MatchLevel
 from kg_pipeline.quality.estimates import Estimate
 from kg_pipeline.quality.figures import type_accuracy
 from kg_pipeline.quality.report import QualityReport
-from kg_pipeline.quality.validity import ValidityCounts
+from kg_pipeline.quality.run_counts import RunCounts
+from kg_pipeline.quality.validity import ValidityCounts, share
 
 # (row label, figure name) of the table of the model's answers beside the pipeline's output.
 _ANSWER_ROWS = (
@@ -28,6 +29,30 @@ _ANSWER_ROWS = (
 
 def _fmt(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _run_count_lines(counts: RunCounts | None) -> list[str]:
+    """Per-document cost and waste, so a run reads beside the naive-script benchmark's table;
+    none for a report written before they were counted."""
+    if counts is None:
+        return []
+    longest = "n/a" if counts.completion_tokens_max is None else counts.completion_tokens_max
+    return [
+        f"| seconds per document (its chunks' model calls, summed) | "
+        f"{_fmt(counts.seconds_per_document, 1)} |",
+        f"| model calls per document (attempts and re-asks) | "
+        f"{_fmt(counts.calls_per_document, 2)} |",
+        f"| output tokens per document (mean); longest chunk answer | "
+        f"{_fmt(counts.completion_tokens_per_document, 0)}; {longest} |",
+        f"| calls stopped at the output budget (runaway) | {counts.runaway_calls} of "
+        f"{counts.chunks} chunks |",
+        f"| documents with every chunk schema-valid | "
+        f"{share(counts.valid_documents, counts.documents)} |",
+        f"| concepts folded by the merge (duplicate rate) | {_fmt(counts.duplicate_rate)} "
+        f"({counts.concepts_listed} listed, {counts.concepts_merged} kept) |",
+        f"| chunks answered from the response cache (figures of the calls that made them) | "
+        f"{counts.cached_chunks} of {counts.chunks} |",
+    ]
 
 
 def _answer_lines(report: QualityReport, figures: Mapping[str, Estimate]) -> list[str]:
@@ -114,6 +139,7 @@ def render_markdown(report: QualityReport) -> str:
         f"{figures['calibration_error'].describe()} |",
         f"| seconds per chunk (mean) | {_fmt(report.seconds_per_chunk_mean, 1)} |",
         f"| output tokens per chunk (mean) | {_fmt(report.completion_tokens_mean, 0)} |",
+        *_run_count_lines(report.run_counts),
         *_answer_lines(report, figures),
         "",
         "| category | documents | schema-valid | concept F1 "

@@ -116,9 +116,14 @@ def convert_sentence(record: dict[str, object], category: str) -> ImportedDocume
 
 
 def import_text2kgbench(
-    root: Path, ontologies: list[str] | None = None, limit: int | None = None
+    root: Path,
+    ontologies: list[str] | None = None,
+    limit: int | None = None,
+    split: str | None = None,
 ) -> tuple[list[ImportedDocument], Vocabulary, ImportSummary]:
-    """``root`` holds ``ontologies/`` and ``train/`` (or ``test/``); ``limit`` is per ontology."""
+    """``root`` holds ``ontologies/`` and ``train/`` (or ``test/``); ``limit`` is per ontology.
+    ``split``: read that folder's sentences only (a root with both would otherwise give the
+    first file found, whichever split it is in)."""
     onto_dir = root / "ontologies"
     if not onto_dir.is_dir():
         raise GoldSetFormatError(f"{root} has no ontologies/ folder (Text2KGBench layout)")
@@ -130,7 +135,7 @@ def import_text2kgbench(
         if ontologies and name not in ontologies:
             continue
         number = ontology_path.name.split("_", 1)[0]
-        sentence_files = sorted(root.glob(f"*/ont_{number}_{name}_*.jsonl"))
+        sentence_files = sorted(root.glob(f"{split or '*'}/ont_{number}_{name}_*.jsonl"))
         if not sentence_files:
             summary.skipped.append(f"{name}: no ont_{number}_{name}_*.jsonl file")
             continue

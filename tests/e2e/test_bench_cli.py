@@ -1,0 +1,113 @@
+"""`kg bench` as a user runs it: a seeded sample of a gold set imported into its benchmark folder,
+the main job run on it with the data set's vocabulary and scored against the data set's
+references, and the headline figures printed. Run again, the same
+documents are drawn and the response cache answers every chunk: no model call, identical
+scores.
+
+The model server is a loopback stand-in answering every chunk with one fixed extraction; what
+is asserted is the plumbing and the reproducibility, not the answer's quality."""
+
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from kg_pipeline.cli.main import main
+from tests.models import register_model
+from tests.stand_in_server import StandInServer, chat_completion, extraction_body
+
+DOCUMENTS = 12
+SAMPLE = 4
+FOLDER = Path("results") / "bench" / f"redocred-dev-n{SAMPLE}-seed0"
+ANSWER = extraction_body(
+    [("c1", "Person3"), ("c2", "Town3")],
+    [("c1", "Person3"), ("c2", "Town3")],
+    [("c1", "c2", "PLACE_OF_BIRTH")],
+)
+CHAT = ("POST", "/v1/chat/completions")
+
+
+def docred_document(number: int) -> dict[str, object]:
+    return {
+        "title": f"Person {number}",
+        "sents": [[f"Person{number}", "was", "born", "in", f"Town{number}", "."]],
+        "vertexSet": [
+            [{"name": f"Person{number}", "pos": [0, 1], "sent_id": 0, "type": "PER"}],
+            [{"name": f"Town{number}", "pos": [4, 5], "sent_id": 0, "type": "LOC"}],
+        ],
+        "labels": [{"h": 0, "t": 1, "r": "P19", "evidence": [0]}],
+    }
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.chdir(tmp_path)  # no ./dagster_home here: runs go to an ephemeral instance
+    for name in ("DAGSTER_HOME", "OPENAI_API_KEY", "KG_ENDPOINTS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KG_RESULTS_DIR", "results")
+    data = tmp_path / "datasets" / "redocred"
+    data.mkdir(parents=True)
+    documents = [docred_document(n) for n in range(DOCUMENTS)]
+    (data / "dev_revised.json").write_text(json.dumps(documents), encoding="utf-8")
+    (data / "rel_info.json").write_text(json.dumps({"P19": "place of birth"}), encoding="utf-8")
+    monkeypatch.setenv("KG_DATASETS_DIR", str(tmp_path / "datasets"))
+    yield tmp_path
+
+
+def bench() -> Result:
+    args = ["bench", "redocred", "--sample", str(SAMPLE), "--seed", "0", "--model", "local"]
+    return CliRunner().invoke(main, args)
+
+
+def report(root: Path) -> dict[str, Any]:
+    return json.loads((root / FOLDER / "quality" / "local.json").read_text())
+
+
+def test_a_benchmark_rerun_draws_the_same_documents_and_the_cache_gives_identical_scores(
+    workdir: Path,
+) -> None:
+    with StandInServer() as server:
+        server.reply(*CHAT, chat_completion(json.dumps(ANSWER)))
+        register_model("local", server.base_url, max_retries=0)
+        first = bench()
+        calls = sum((r.method, r.path) == CHAT for r in server.requests)
+        first_report = report(workdir)
+        second = bench()
+        calls_again = sum((r.method, r.path) == CHAT for r in server.requests)
+    assert first.exit_code == 0, first.output
+    assert second.exit_code == 0, second.output
+    # The side script's draw of 4 of the 12 documents, seed 0; document stems are file indexes.
+    drawn = sorted(f"{n:04d}" for n in random.Random(0).sample(range(DOCUMENTS), SAMPLE))
+    corpus = sorted(p.stem for p in (workdir / FOLDER / "corpus" / "redocred").glob("*.md"))
+    assert corpus == drawn
+    assert calls == SAMPLE  # one chunk per document
+    assert calls_again == calls  # every chunk of the re-run answered from the cache
+    again = report(workdir)
+    assert again["documents"] == first_report["documents"]
+    assert again["figures"] == first_report["figures"]
+    assert again["run_counts"]["cached_chunks"] == SAMPLE
+    assert first_report["vocabulary"] == "redocred-custom"
+    assert first_report["measured_against"].startswith(f"{SAMPLE} references imported from")
+    # One document (Person3, if drawn) or none matches the fixed answer; the headline says so.
+    for output in (first.output, second.output):
+        assert "| entity P / R / F1 (exact) |" in output
+        assert "| verbatim quotes: model's answer |" in output
+        assert f"report: {FOLDER / 'quality' / 'local.md'}" in output
+    assert "| chunks answered from the response cache | 4 of 4 |" in second.output
+
+
+def test_a_data_set_that_is_nowhere_is_one_line_naming_the_data_option(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KG_DATASETS_DIR", str(workdir / "empty"))
+    register_model("local", "http://127.0.0.1:9", max_retries=0)
+    result = bench()
+    assert result.exit_code == 1
+    [line] = result.output.splitlines()
+    assert line.startswith("error: no redocred dev data found (looked at ")
+    assert "pass --data PATH" in line
+    assert not (workdir / "results").exists()
