@@ -83,6 +83,11 @@ def _replica(text: str) -> dict[str, Any]:
 @click.option("--purpose", type=click.Choice(PURPOSES), help="extraction (default) or baseline.")
 @click.option("--temperature", type=float, help="0-1 (default 0.1).")
 @click.option("--top-p", type=float, help="0-1 (default 0.9).")
+@click.option(
+    "--repeat-penalty",
+    type=float,
+    help="Penalty on repeated tokens sent to llama.cpp, vLLM and Ollama (default 1.1; 1 = none).",
+)
 @click.option("--max-tokens", type=int, help="Output budget (default: by thinking mode).")
 @click.option("--thinking-mode", type=click.Choice([m.value for m in ThinkingMode]))
 @click.option("--gpu-layers", type=int, help="Ollama num_gpu; -1 = as many as fit.")
@@ -140,6 +145,7 @@ def set_command(
     prompt_version: str | None,
     ground_quotes: bool | None,
     gleaning: int | None,
+    repeat_penalty: float | None,
     **columns: Any,
 ) -> None:
     """Register a model, or change a registered one (only the options given change)."""
@@ -187,6 +193,7 @@ def set_command(
         "prompt_version": prompt_version,
         "ground_quotes": ground_quotes,
         "gleaning": gleaning,
+        "repeat_penalty": repeat_penalty,
     }
     options |= {k: v for k, v in extra.items() if v is not None}
     if replicas:

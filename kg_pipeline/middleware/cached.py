@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from kg_pipeline.contract.messages import PromptMessages
 from kg_pipeline.providers.base import EndpointSettings, ExtractionProvider, ProviderResult
-from kg_pipeline.providers.registry import provider_spec
+from kg_pipeline.providers.registry import provider_spec, sent_repeat_penalty
 
 
 class ResponseCache(Protocol):
@@ -54,19 +54,24 @@ def cache_key(
     json_schema: dict[str, Any],
     max_output_tokens: int | None,
 ) -> str:
+    sampling: dict[str, Any] = {
+        "temperature": settings.temperature,
+        "top_p": settings.top_p,
+        "seed": settings.seed,
+        "max_output_tokens": max_output_tokens or settings.output_budget,
+        "thinking_mode": settings.thinking_mode.value,
+    }
+    # Only where the request carries it: an endpoint that sends none keeps the keys it had.
+    penalty = sent_repeat_penalty(settings)
+    if penalty is not None:
+        sampling["repeat_penalty"] = penalty
     material = {
         "provider_kind": provider_kind(settings),
         "model": settings.model,
         "prompt_version": messages.version,
         "messages": messages.chat(),
         "schema": json_schema,
-        "sampling": {
-            "temperature": settings.temperature,
-            "top_p": settings.top_p,
-            "seed": settings.seed,
-            "max_output_tokens": max_output_tokens or settings.output_budget,
-            "thinking_mode": settings.thinking_mode.value,
-        },
+        "sampling": sampling,
     }
     encoded = json.dumps(material, sort_keys=True, ensure_ascii=False).encode("utf-8")
     return hashlib.sha256(encoded).hexdigest()

@@ -82,6 +82,19 @@ class EndpointOptions(BaseModel):
         description="With fallback_on_timeout: the longest one chunk waits for this endpoint, "
         "retries included, before the fallback endpoint is asked.",
     )
+    # Sent because the servers' own defaults differ where a request is silent: llama-server 1.0
+    # (common/common.h ``penalty_repeat``), llama-cpp-python's server 1.1 (server/types.py),
+    # Ollama 1.1, vLLM 1.0; the same model on the same prompt then wrote answers 1.9x as long on
+    # llama-server as on llama-cpp-python's server (benchmarks/results/
+    # end_to_end-embedded-servers-llama-cpp-python-gbnf.json). 1.1 is what the measured prompt
+    # versions were chosen under (benchmarks/results/redocred_quality.json).
+    repeat_penalty: float | None = Field(
+        default=1.1,
+        gt=0,
+        le=2.0,
+        description="Penalty on tokens repeated within the last 64 (1.0: none), sent to servers "
+        "that take one (llama.cpp, vLLM, Ollama); None leaves each server its own default.",
+    )
 
 
 class EndpointFields(EndpointOptions):

@@ -59,6 +59,8 @@ class OllamaProvider:
         }
         if s.seed is not None:
             options["seed"] = s.seed
+        if s.repeat_penalty is not None:
+            options["repeat_penalty"] = s.repeat_penalty
         if s.num_threads is not None:
             options["num_thread"] = s.num_threads
         if s.gpu_layers >= 0:  # -1 means "as many as fit", which is Ollama's own default

@@ -28,7 +28,7 @@ from kg_pipeline.providers.base import (
 from kg_pipeline.providers.gbnf import schema_to_gbnf
 from kg_pipeline.providers.http import HTTPStatusUnavailable, finish, make_client, request_json
 from kg_pipeline.providers.loaded import NOT_REPORTED, LoadedModel, ModelAction, as_int
-from kg_pipeline.providers.registry import ProviderSpec, provider_spec
+from kg_pipeline.providers.registry import ProviderSpec, provider_spec, sent_repeat_penalty
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +113,9 @@ class OpenAICompatibleProvider:
             payload["response_format"] = response_format(dialect, json_schema)
         if s.seed is not None:
             payload["seed"] = s.seed
+        penalty = sent_repeat_penalty(s)
+        if penalty is not None and self.spec.repeat_penalty_field is not None:
+            payload[self.spec.repeat_penalty_field] = penalty
         if s.thinking_mode is not ThinkingMode.OFF:
             payload["reasoning_effort"] = s.thinking_mode.value
         return payload

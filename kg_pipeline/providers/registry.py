@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import Literal, get_args
 
 from kg_pipeline.errors import KgError
-from kg_pipeline.providers.base import ProviderName, StructuredOutputDialect
+from kg_pipeline.providers.base import EndpointSettings, ProviderName, StructuredOutputDialect
 from kg_pipeline.settings import LOCAL_PORT
 
 # The wire protocols this package speaks, one module each: ollama.py, openai_compatible.py,
@@ -52,6 +52,9 @@ class ProviderSpec:
     # Providers that answer the same request the same way share response-cache entries. The
     # values are part of every stored cache key: changing one orphans that provider's entries.
     cache_kind: str = "openai_compatible"
+    # The request field that carries the endpoint's repeat penalty; None: the server takes none
+    # that we know of (OpenAI's API refuses unknown fields), so it is left out.
+    repeat_penalty_field: str | None = None
     # Whether the server reports KV-cache usage on /metrics (vLLM's Prometheus gauges).
     kv_cache_metrics: bool = False
     # What the CLI tells a user whose server does not answer, and how to get a missing model
@@ -69,6 +72,8 @@ _SPECS = (
         protocol="ollama",
         default_base_url="http://127.0.0.1:11434",
         cache_kind="ollama",
+        # In ``options``, as its API takes every model parameter (docs/api.md, "options").
+        repeat_penalty_field="repeat_penalty",
         start_hint="start it with scripts/start-ollama.sh or `ollama serve`",
         pull_hint="pull it with `ollama pull {model}`",
     ),
@@ -77,6 +82,9 @@ _SPECS = (
         protocol="openai",
         default_base_url="http://127.0.0.1:8000",
         structured_output="json_schema",
+        # One of vLLM's sampling parameters beyond OpenAI's, taken at the top level of the body
+        # (entrypoints/openai/protocol.py, ChatCompletionRequest).
+        repeat_penalty_field="repetition_penalty",
         kv_cache_metrics=True,
     ),
     # Any other server of OpenAI's chat-completions API (LM Studio, SGLang, a gateway): the
@@ -94,6 +102,9 @@ _SPECS = (
         protocol="openai",
         default_base_url=f"http://127.0.0.1:{LOCAL_SERVER_PORT}",
         structured_output="gbnf",
+        # Both servers take llama.cpp's sampling options in the chat request (tools/server/
+        # README.md: "/completion-specific features ... are also supported").
+        repeat_penalty_field="repeat_penalty",
         start_hint="start the embedded model with `kg local start`",
         registry_name_prefix="local-",
     ),
@@ -133,6 +144,14 @@ def provider_spec(name: str) -> ProviderSpec:
         return PROVIDERS[name]
     except KeyError:
         raise UnknownProvider(name) from None
+
+
+def sent_repeat_penalty(settings: EndpointSettings) -> float | None:
+    """The repeat penalty a request to this endpoint carries; None where it carries none (so it
+    is no part of what the answer depends on, e.g. for the response cache)."""
+    if provider_spec(settings.provider).repeat_penalty_field is None:
+        return None
+    return settings.repeat_penalty
 
 
 def speaks(name: str, protocol: WireProtocol) -> bool:

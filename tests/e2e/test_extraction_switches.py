@@ -1,5 +1,5 @@
 """The extraction step's switches set per model from the CLI (`kg admin extraction set
---prompt-version --gleaning --no-ground-quotes`) and honoured by the `extractions` asset."""
+--prompt-version --gleaning --no-ground-quotes --repeat-penalty`) and honoured by the `extractions` asset."""
 
 import json
 from pathlib import Path
@@ -101,3 +101,14 @@ def test_an_out_of_range_gleaning_count_is_refused_by_name(corpus: Path) -> None
          "--base-url", "http://127.0.0.1:9", "--skip-check", "--gleaning", "7"],
     )  # fmt: skip
     assert result.exit_code != 0 and "gleaning" in result.output
+
+
+def test_a_repeat_penalty_set_for_a_model_reaches_its_server(corpus: Path) -> None:
+    with StandInServer() as server:
+        server.reply("GET", "/v1/models", MODELS)
+        server.reply("POST", "/v1/chat/completions", ANSWER)
+        register(["--repeat-penalty", "1.05"], server.base_url)
+        assert ConfigStore().get("small").options.repeat_penalty == 1.05
+        run(corpus)
+        [call] = [r.body for r in server.requests if r.path.endswith("/completions")]
+    assert call["repetition_penalty"] == 1.05

@@ -85,6 +85,7 @@ def test_request_carries_schema_options_and_keep_alive() -> None:
     assert options["num_predict"] == 4096
     assert options["num_thread"] == 6 and options["num_gpu"] == 20
     assert options["seed"] == 0
+    assert options["repeat_penalty"] == 1.1
     assert options["num_ctx"] % 1024 == 0
     assert options["num_ctx"] >= 4096 + len(json.dumps(body["messages"])) // 3
     assert [m["role"] for m in body["messages"]] == ["system", "user", "assistant", "user"]

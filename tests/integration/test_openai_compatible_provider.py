@@ -71,6 +71,7 @@ def test_vllm_gets_json_schema_structured_output_and_usage_is_read() -> None:
     assert body["max_tokens"] == 4096 and body["temperature"] == 0.1 and body["stream"] is False
     assert "reasoning_effort" not in body
     assert body["seed"] == 0
+    assert body["repetition_penalty"] == 1.1  # vLLM's name; its own default would be 1.0
     assert result.stats.prompt_tokens == 700 and result.stats.completion_tokens == 42
 
 
@@ -205,3 +206,25 @@ def test_llamacpp_sends_the_schema_as_a_compact_grammar_not_a_response_format() 
     assert "response_format" not in request.body
     assert request.body["grammar"].startswith("space ::= ")
     assert p.dialect == "gbnf"
+
+
+def test_every_llama_cpp_server_gets_the_same_repeat_penalty_whatever_its_own_default() -> None:
+    # llama-server's default is 1.0, llama-cpp-python's server's 1.1: a request that left it
+    # unset got answers of different length from the same model on the same prompt.
+    with StandInServer() as server:
+        server.reply("POST", "/v1/chat/completions", completion(ANSWER))
+        extract(provider(server, provider="llamacpp"))
+        extract(provider(server, provider="llamacpp", repeat_penalty=1.0))
+        extract(provider(server, provider="llamacpp", repeat_penalty=None))
+        bodies = [request.body for request in server.requests]
+    assert [body.get("repeat_penalty") for body in bodies] == [1.1, 1.0, None]
+    assert all("repetition_penalty" not in body for body in bodies)
+
+
+def test_openais_api_is_never_sent_a_field_it_refuses() -> None:
+    # OpenAI answers 400 "Unrecognized request argument" to fields outside its API.
+    with StandInServer() as server:
+        server.reply("POST", "/v1/chat/completions", completion(ANSWER))
+        extract(provider(server, provider="openai", repeat_penalty=1.3))
+        [request] = server.requests
+    assert not {"repeat_penalty", "repetition_penalty"} & set(request.body)

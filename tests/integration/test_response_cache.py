@@ -53,6 +53,19 @@ def test_the_key_ignores_transport_and_follows_what_shapes_the_answer() -> None:
     assert cache_key(settings(provider="ollama"), messages, schema, None) != key
 
 
+def test_the_repeat_penalty_is_part_of_the_key_only_where_the_request_carries_it() -> None:
+    messages, schema = build_messages("text"), extraction_json_schema()
+    key = cache_key(settings(), messages, schema, None)
+    assert cache_key(settings(repeat_penalty=1.0), messages, schema, None) != key
+    # vLLM's repetition_penalty and llama.cpp's repeat_penalty are one setting: one entry.
+    assert cache_key(settings(provider="llamacpp"), messages, schema, None) == key
+    # OpenAI's API takes no such field, so a cloud model's stored answers keep their keys.
+    cloud = settings(provider="openai", base_url="https://api.openai.com")
+    assert cache_key(cloud, messages, schema, None) == cache_key(
+        cloud.model_copy(update={"repeat_penalty": 1.3}), messages, schema, None
+    )
+
+
 def test_a_cached_answer_costs_no_call_and_is_marked(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path / 'kg.sqlite3'}")
     with StandInServer() as server:
@@ -95,7 +108,11 @@ def test_an_answer_stored_under_an_earlier_key_still_answers(tmp_path: Path) -> 
         version="v1",
     )  # fmt: skip
     with StandInServer() as server:
-        endpoint = settings(base_url=server.base_url, temperature=0.1, top_p=0.9, seed=0)
+        # No repeat penalty, as requests had none then: an endpoint sending one asks another
+        # question, whose answer the stored one is not.
+        endpoint = settings(
+            base_url=server.base_url, temperature=0.1, top_p=0.9, seed=0, repeat_penalty=None
+        )
         provider = CachedProvider(OpenAICompatibleProvider(endpoint), SqlResponseCache(engine))
         result = asyncio.run(provider.extract(messages, {"type": "object"}, 512))
         assert server.requests == []

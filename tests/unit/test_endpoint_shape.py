@@ -45,6 +45,7 @@ def registered() -> ModelConfig:
             fallback_on_error=False,
             fallback_on_timeout=False,
             local_timeout_seconds=45.0,
+            repeat_penalty=1.0,
             manage_local_server=True,
             gleaning=2,
         ),
@@ -68,12 +69,15 @@ def test_a_row_read_as_settings_and_written_back_is_the_same_row() -> None:
 def test_stored_options_keep_the_order_the_model_fingerprints_were_taken_in() -> None:
     # The registry sensor benchmarks a model whose fingerprint (its settings as JSON) changes;
     # a new key order would change every model's fingerprint and benchmark them all at once.
+    # (A new option does so once, and repeat_penalty was meant to: it changed every request to a
+    # local server.)
     keys = list(json.loads(ModelOptions().model_dump_json()))
     assert keys == [
         "api_key_env", "seed", "keep_alive", "structured_output", "timeout_seconds",
         "connect_timeout_seconds", "total_timeout_seconds", "retry_backoff_seconds",
         "cooldown_seconds", "outage_budget_seconds", "fallback_endpoint", "fallback_on_error",
-        "fallback_on_timeout", "local_timeout_seconds", "manage_local_server", "replicas",
+        "fallback_on_timeout", "local_timeout_seconds", "repeat_penalty", "manage_local_server",
+        "replicas",
         "prompt_version", "ground_quotes", "gleaning",
     ]  # fmt: skip
     assert set(EndpointOptions.model_fields) < set(keys)
