@@ -58,7 +58,13 @@ def main() -> None:
             "KG_CACHE_DIR": str(state / "kg-cache"),
             "PIP_CACHE_DIR": str(state / "pip-cache"),
         }
-        for name in ("VIRTUAL_ENV", "DAGSTER_HOME", "KG_DATABASE_URL", "KG_RESULTS_DIR"):
+        for name in (
+            "VIRTUAL_ENV",
+            "PYTHONPATH",
+            "DAGSTER_HOME",
+            "KG_DATABASE_URL",
+            "KG_RESULTS_DIR",
+        ):
             env.pop(name, None)
         runs = {"cold": timed_setup("cold", state, env), "warm": timed_setup("warm", state, env)}
         shutil.rmtree(state, ignore_errors=True)
