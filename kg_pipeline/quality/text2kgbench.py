@@ -185,7 +185,7 @@ def predicted_triples(candidate: MergedDocument, labels: Mapping[str, str]) -> l
     label_of: dict[str, str] = {}
     for concept_id, concept in zip(candidate.concept_ids, candidate.concepts, strict=True):
         label_of.setdefault(concept_id, concept.label)
-    triples = []
+    triples: list[PaperTriple] = []
     for rel in candidate.relationships:
         head, tail = label_of[rel.from_concept_id], label_of[rel.to_concept_id]
         if rel.direction_semantics is DirectionSemantics.INWARD:
@@ -239,7 +239,7 @@ def score_text2kgbench(
 ) -> Text2KGBenchScore | None:
     """Each document whose reference keeps Text2KGBench's triples and ontology, scored with its
     merged candidate; None when no document does (the corpus is not Text2KGBench's)."""
-    sentences = []
+    sentences: list[SentenceScore] = []
     for document, candidate in scored:
         reference = document.reference
         if reference is None or reference.gold_triples is None or reference.ontology is None:

@@ -190,8 +190,8 @@ def test_text2kgbench_references_keep_the_gold_triples_as_written_and_their_onto
         {"sub": "Abilene_Regional_Airport", "rel": "cityServed", "obj": "Abilene,_Texas"},
         {"sub": "Abilene_Regional_Airport", "rel": "cityServed", "obj": "Abilene,_Texas"},
     ]
-    record = {"id": "ont_3_airport_train_1", "sent": "Abilene Regional Airport serves Abilene, "
-              "Texas.", "triples": triples}  # fmt: skip
+    sentence = "Abilene Regional Airport serves Abilene, Texas."
+    record = {"id": "ont_3_airport_train_1", "sent": sentence, "triples": triples}
     (data / "train" / "ont_3_airport_train.jsonl").write_text(json.dumps(record) + "\n")
     [doc], _, _ = import_text2kgbench(data, split="train")
     out = tmp_path / "corpus"

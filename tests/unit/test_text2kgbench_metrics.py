@@ -40,11 +40,10 @@ GOLD = [
 
 def test_a_dbpedia_id_and_a_label_normalise_to_the_same_triple() -> None:
     # Underscores and whitespace removed, lower-cased, the three parts concatenated.
-    assert (
-        normalise_triple(PaperTriple("Abilene,_Texas", "cityServed", "Abilene Regional Airport"))
-        == normalise_triple(PaperTriple("Abilene, Texas", "city Served", "abilene_regional_airport"))
-        == "abilene,texascityservedabileneregionalairport"
-    )
+    as_id = PaperTriple("Abilene,_Texas", "cityServed", "Abilene Regional Airport")
+    as_label = PaperTriple("Abilene, Texas", "city Served", "abilene_regional_airport")
+    expected = "abilene,texascityservedabileneregionalairport"
+    assert normalise_triple(as_id) == normalise_triple(as_label) == expected
 
 
 def test_a_disambiguated_or_quoted_gold_id_matches_only_a_triple_that_keeps_it() -> None:
@@ -205,17 +204,13 @@ def test_the_report_scores_documents_whose_reference_keeps_the_gold_triples() ->
             Relationship(from_concept_id="c1", to_concept_id="c2", relationship_type="LOCATION")
         ],
     )
-    candidates = {
-        "airport/1": MergedDocument(
-            concepts=list(answer.concepts),
-            concept_ids=["concept_001", "concept_002"],
-            relationships=[
-                MergedEdge("concept_001", "concept_002", "LOCATION", None,
-                           DirectionSemantics.OUTWARD)
-            ],
-        ),  # fmt: skip
-        "other/1": MergedDocument(),
-    }
+    edge = MergedEdge("concept_001", "concept_002", "LOCATION", None, DirectionSemantics.OUTWARD)
+    merged = MergedDocument(
+        concepts=list(answer.concepts),
+        concept_ids=["concept_001", "concept_002"],
+        relationships=[edge],
+    )
+    candidates = {"airport/1": merged, "other/1": MergedDocument()}
     records = {"airport/1": [_record("airport/1", answer, grounded=False)], "other/1": []}
     report = text2kgbench_report([document, plain], records, candidates)
     assert report is not None and report.model_answer is not None
