@@ -3,6 +3,11 @@
 A reference covers a whole document (not one chunk), so it carries no decoding bounds; it records
 where it came from (curated by hand, imported from a public gold set, or recorded from a model),
 and each relationship may carry its type in the finer 60- and 90-type vocabularies.
+
+A reference imported from a gold set with metrics of its own (Text2KGBench) also keeps the data
+set's triples as the data set writes them and the ontology they were drawn from: its metrics
+compare raw entity ids (``Airman_(comicsCharacter)``, quotes and all) and relation labels, which
+the readable concepts and UPPER_SNAKE types of the reference no longer spell.
 """
 
 from __future__ import annotations
@@ -29,6 +34,27 @@ class ReferenceRelationship(Relationship):
     type_90: str | None = Field(default=None, description="Type in the 90-type vocabulary.")
 
 
+class GoldTriple(BaseModel):
+    """One triple as the gold set writes it, under the data set's own keys."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sub: str
+    rel: str
+    obj: str
+
+
+class GoldOntology(BaseModel):
+    """What a gold set's metrics read of the ontology a document was annotated with: its
+    relation labels (conformance) and concept labels (hallucination context)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    relations: list[str] = Field(default_factory=list)
+    concepts: list[str] = Field(default_factory=list)
+
+
 class Reference(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -36,6 +62,10 @@ class Reference(BaseModel):
     concepts: list[Concept] = Field(default_factory=list)
     instances: list[Instance] = Field(default_factory=list)
     relationships: list[ReferenceRelationship] = Field(default_factory=list)
+    # The gold set's own triples and ontology, for its own metrics; None for every other
+    # reference (and left out of its file).
+    gold_triples: list[GoldTriple] | None = None
+    ontology: GoldOntology | None = None
 
 
 def check_reference(

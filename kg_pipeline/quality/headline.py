@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from kg_pipeline.quality.concepts import PRF, MatchLevel
 from kg_pipeline.quality.report import QualityReport
+from kg_pipeline.quality.text2kgbench import Text2KGBenchReport
 
 # The rates the asset's metadata carries, each with its count as ``<name>_n``.
 HEADLINE_FIGURES = (
@@ -40,6 +41,12 @@ def summary_metrics(report: QualityReport) -> Mapping[str, float | int | None]:
         out["schema_valid_rate"] = report.schema_valid_rate
     for level in report.levels:
         out[f"concept_f1_{level.value}"] = report.micro(level).f1
+    if report.text2kgbench is not None:
+        sides = {"model": report.text2kgbench.model_answer, "output": report.text2kgbench.output}
+        for side, score in sides.items():
+            for name, estimate in score.figures().items() if score is not None else ():
+                out[f"text2kgbench_{side}_{name}"] = estimate.value
+                out[f"text2kgbench_{side}_{name}_n"] = estimate.n
     counts = report.run_counts
     if counts is not None:
         out["seconds_per_document"] = counts.seconds_per_document
@@ -55,6 +62,35 @@ def _prf(prf: PRF) -> str:
 
 def _number(value: float | None, digits: int) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+_T2K_ROWS = (
+    ("triple P", "precision"),
+    ("triple R", "recall"),
+    ("triple F1", "f1"),
+    ("ontology conformance", "conformance"),
+    ("subject hallucination", "subject_hallucination"),
+    ("relation hallucination", "relation_hallucination"),
+    ("object hallucination", "object_hallucination"),
+)
+
+
+def _text2kgbench_lines(t2k: Text2KGBenchReport | None) -> list[str]:
+    """Text2KGBench's own figures overall (the paper's macro over ontologies; the per-ontology
+    tables are in the report): the model's answer, which the paper's figures judge, and the
+    pipeline's output, each with the triples it stands on and its interval."""
+    if t2k is None:
+        return []
+    model = t2k.model_answer.figures() if t2k.model_answer else None
+    output = t2k.output.figures()
+    lines = [
+        f"| Text2KGBench (paper's macro; {len(t2k.output.ontologies)} ontologies, "
+        f"{len(t2k.output.sentences)} sentences) | model's answer / pipeline output |"
+    ]
+    for label, name in _T2K_ROWS:
+        own = model[name].describe() if model else "n/a (not recorded)"
+        lines.append(f"| Text2KGBench {label} | {own} / {output[name].describe()} |")
+    return lines
 
 
 def headline_markdown(report: QualityReport) -> str:
@@ -76,6 +112,7 @@ def headline_markdown(report: QualityReport) -> str:
         f"| relations reversed | {rel.reversed} |",
         f"| verbatim quotes: model's answer | {figures['model_quote_precision'].describe()} |",
         f"| verbatim quotes: grounded output | {figures['quote_precision'].describe()} |",
+        *_text2kgbench_lines(report.text2kgbench),
     ]
     counts = report.run_counts
     if counts is not None:

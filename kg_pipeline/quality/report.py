@@ -42,6 +42,7 @@ from kg_pipeline.quality.relationships import (
     score_relationships,
 )
 from kg_pipeline.quality.run_counts import RunCounts
+from kg_pipeline.quality.text2kgbench import Text2KGBenchReport, text2kgbench_report
 from kg_pipeline.quality.validity import Coverage, ValidityCounts
 
 BOOTSTRAP_SAMPLES = 1000
@@ -94,6 +95,9 @@ class QualityReport(BaseModel):
     # Per-document seconds, calls, tokens, runaway calls and duplicates; None in reports
     # written before they were counted.
     run_counts: RunCounts | None = None
+    # The data set's own metrics when the corpus came from Text2KGBench (its references keep
+    # the gold triples and ontology); None otherwise.
+    text2kgbench: Text2KGBenchReport | None = None
 
     @property
     def schema_valid_rate(self) -> float | None:
@@ -373,4 +377,11 @@ def build_quality_report(
         candidate = candidates[document.document_id]
         scores.append(score_document(document, doc_records, candidate, reference, scoring))
     report = aggregate(records, documents, scores, unscored, baseline, scoring)
-    return report.model_copy(update={"run_counts": RunCounts.of(records, candidates.values())})
+    # Against the data set's own triples, which the documents' references keep, whatever the
+    # baseline: the metrics are Text2KGBench's, defined on its gold.
+    return report.model_copy(
+        update={
+            "run_counts": RunCounts.of(records, candidates.values()),
+            "text2kgbench": text2kgbench_report(documents, by_document, candidates),
+        }
+    )

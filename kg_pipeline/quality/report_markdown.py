@@ -2,7 +2,8 @@
 `report` metadata. Coverage comes first, since every figure below stands on it. Every rate shows
 its count and interval ("0.667 (n = 3, 95 % CI ...)"), "n/a (n = 0)" when there is nothing to
 take it over; quotes and hallucinations show the model's own answers beside the pipeline's
-output, since grounding makes the output's quotes verbatim by construction."""
+output, since grounding makes the output's quotes verbatim by construction. A corpus imported
+from Text2KGBench also gets the data set's own metrics, per ontology and overall."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from kg_pipeline.quality.estimates import Estimate
 from kg_pipeline.quality.figures import type_accuracy
 from kg_pipeline.quality.report import QualityReport
 from kg_pipeline.quality.run_counts import RunCounts
+from kg_pipeline.quality.text2kgbench import text2kgbench_markdown
 from kg_pipeline.quality.validity import ValidityCounts, share
 
 # (row label, figure name) of the table of the model's answers beside the pipeline's output.
@@ -141,6 +143,11 @@ def render_markdown(report: QualityReport) -> str:
         f"| output tokens per chunk (mean) | {_fmt(report.completion_tokens_mean, 0)} |",
         *_run_count_lines(report.run_counts),
         *_answer_lines(report, figures),
+        *(
+            ["", text2kgbench_markdown(report.text2kgbench).rstrip("\n")]
+            if report.text2kgbench is not None
+            else []
+        ),
         "",
         "| category | documents | schema-valid | concept F1 "
         + " | ".join(f"({lv.value})" for lv in report.levels)

@@ -111,3 +111,61 @@ def test_a_data_set_that_is_nowhere_is_one_line_naming_the_data_option(
     assert line.startswith("error: no redocred dev data found (looked at ")
     assert "pass --data PATH" in line
     assert not (workdir / "results").exists()
+
+
+T2K_SENTENCES = [
+    ("Aarhus Airport is located in Tirstrup.", "Aarhus_Airport", "location", "Tirstrup"),
+    ("Aarhus Airport serves the city of Aarhus.", "Aarhus_Airport", "cityServed", "Aarhus"),
+    ("Tirstrup is in Denmark.", "Tirstrup", "country", "Denmark"),
+]
+T2K_ANSWER = extraction_body(
+    [("c1", "Aarhus Airport"), ("c2", "Tirstrup")],
+    [("c1", "Aarhus Airport"), ("c2", "Tirstrup")],
+    [("c1", "c2", "LOCATION")],
+)
+
+
+def test_a_text2kgbench_benchmark_prints_the_data_set_s_own_metrics(workdir: Path) -> None:
+    data = workdir / "datasets" / "text2kgbench-dbpedia"
+    (data / "ontologies").mkdir(parents=True)
+    (data / "train").mkdir()
+    ontology = {
+        "concepts": [{"qid": c, "label": c} for c in ("Airport", "City", "Country")],
+        "relations": [
+            {"pid": r, "label": r, "domain": "Airport", "range": "Place"}
+            for r in ("location", "cityServed", "country")
+        ],
+    }
+    (data / "ontologies" / "3_airport_ontology.json").write_text(json.dumps(ontology))
+    lines = [
+        json.dumps({"id": f"ont_3_airport_train_{i}", "sent": sent,
+                    "triples": [{"sub": sub, "rel": rel, "obj": obj}]})
+        for i, (sent, sub, rel, obj) in enumerate(T2K_SENTENCES, start=1)
+    ]  # fmt: skip
+    (data / "train" / "ont_3_airport_train.jsonl").write_text("\n".join(lines) + "\n")
+    with StandInServer() as server:
+        server.reply(*CHAT, chat_completion(json.dumps(T2K_ANSWER)))
+        register_model("local", server.base_url, max_retries=0)
+        args = ["bench", "text2kgbench", "--sample", "3", "--seed", "0", "--model", "local"]
+        result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    # Every sentence gets the answer (Aarhus Airport, location, Tirstrup). The model's answer:
+    # sentence 1 finds its one gold triple (F1 1); 2 and 3 keep nothing (their gold relations
+    # are cityServed and country), F1 0: macro (1 + 0 + 0) / 3 = 0.333 over 3 gold triples.
+    # All 3 predicted triples are in the ontology (conformance 1.000); "Aarhus Airport" is not
+    # in sentence 3 nor "Tirstrup" in sentence 2: subject and object hallucination 1/3 each.
+    assert "| Text2KGBench triple F1 | 0.333 (n = 3, " in result.output
+    assert "| Text2KGBench ontology conformance | 1.000 (n = 3, " in result.output
+    assert "| Text2KGBench subject hallucination | 0.333 (n = 3, " in result.output
+    assert "| Text2KGBench object hallucination | 0.333 (n = 3, " in result.output
+    # Per ontology: correct / kept / predicted / gold triples; P is (1 + 0 + 0) / 3 too, a
+    # sentence with nothing kept counting 0 as in the script, over the 1 kept triple. Grounding
+    # drops the concept the sentence does not hold, and with it the relationship, in sentences
+    # 2 and 3: the output predicts 1 triple, its hallucination 0 (n = 1).
+    assert "| airport | 3 | 1 / 1 / 3 / 3 | 0.333 (n = 1) | 0.333 (n = 3) |" in result.output
+    assert "| airport | 3 | 1 / 1 / 1 / 3 | 0.333 (n = 1) | 0.333 (n = 3) |" in result.output
+    assert "/ 0.000 (n = 1, " in result.output  # the output's subject hallucination
+    folder = workdir / "results" / "bench" / "text2kgbench-train-n3-seed0" / "quality"
+    assert "Text2KGBench metrics (the paper's definitions)" in (folder / "local.md").read_text()
+    saved = json.loads((folder / "local.json").read_text())
+    assert [s["f1"] for s in saved["text2kgbench"]["model_answer"]["sentences"]] == [1, 0, 0]

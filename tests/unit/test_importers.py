@@ -170,3 +170,45 @@ def test_a_vocabulary_s_definitions_and_entity_types_survive_the_corpus_file(
     loaded = load_vocabulary(write_vocabulary(tmp_path, vocabulary))
     assert loaded.definitions == vocabulary.definitions
     assert loaded.entity_types == vocabulary.entity_types
+
+
+def test_text2kgbench_references_keep_the_gold_triples_as_written_and_their_ontology(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    (data / "ontologies").mkdir(parents=True)
+    (data / "train").mkdir()
+    ontology = {
+        "concepts": [{"qid": "Airport", "label": "Airport"}, {"qid": "City", "label": "City"}],
+        "relations": [
+            {"pid": "cityServed", "label": "cityServed", "domain": "Airport", "range": "City"},
+            {"pid": "3rdRunway", "label": "3rd runway", "domain": "Airport", "range": "s"},
+        ],
+    }
+    (data / "ontologies" / "3_airport_ontology.json").write_text(json.dumps(ontology))
+    triples = [
+        {"sub": "Abilene_Regional_Airport", "rel": "cityServed", "obj": "Abilene,_Texas"},
+        {"sub": "Abilene_Regional_Airport", "rel": "cityServed", "obj": "Abilene,_Texas"},
+    ]
+    sentence = "Abilene Regional Airport serves Abilene, Texas."
+    record = {"id": "ont_3_airport_train_1", "sent": sentence, "triples": triples}
+    (data / "train" / "ont_3_airport_train.jsonl").write_text(json.dumps(record) + "\n")
+    [doc], _, _ = import_text2kgbench(data, split="train")
+    out = tmp_path / "corpus"
+    write_document(out, doc)
+    [loaded], bad = load_corpus(out)
+    assert bad == [] and loaded.reference is not None
+    # Ids as the file writes them, the repeated triple too: the metrics read the raw form.
+    assert [t.model_dump() for t in loaded.reference.gold_triples or []] == triples
+    assert loaded.reference.ontology is not None
+    assert loaded.reference.ontology.model_dump() == {
+        "name": "airport",
+        "relations": ["cityServed", "3rd runway"],
+        "concepts": ["Airport", "City"],
+    }
+    # The readable reference beside it is unchanged: one relationship, readable labels.
+    assert [c.label for c in loaded.reference.concepts] == [
+        "Abilene Regional Airport",
+        "Abilene, Texas",
+    ]
+    assert len(loaded.reference.relationships) == 1

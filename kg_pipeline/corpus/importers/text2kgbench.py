@@ -4,6 +4,10 @@ Entities are DBpedia-style ids (``Abilene,_Texas``, ``Airman_(comicsCharacter)``
 Stevens"``); they are normalised into readable labels, and quoted from the sentence where the
 sentence says them verbatim (case-insensitively located, copied exactly). Every sentence is one
 document; every ontology one category, with its closed relation list as the vocabulary.
+
+Each reference also keeps the sentence's gold triples exactly as the file writes them and its
+ontology's relation and concept labels (``Reference.gold_triples``, ``Reference.ontology``): the
+data set's own metrics (kg_pipeline/quality/text2kgbench.py) are defined on those.
 """
 
 from __future__ import annotations
@@ -12,7 +16,12 @@ import json
 import re
 from pathlib import Path
 
-from kg_pipeline.contract.reference import Reference, ReferenceRelationship
+from kg_pipeline.contract.reference import (
+    GoldOntology,
+    GoldTriple,
+    Reference,
+    ReferenceRelationship,
+)
 from kg_pipeline.contract.schema import Concept, Instance
 from kg_pipeline.contract.vocabulary import Vocabulary
 from kg_pipeline.corpus.importers.common import (
@@ -46,18 +55,27 @@ def _find_quote(sentence: str, label: str) -> str | None:
     return None
 
 
-def ontology_vocabulary(ontology_path: Path) -> tuple[str, Vocabulary]:
+def read_ontology(ontology_path: Path) -> GoldOntology:
+    """The ontology's relation and concept labels as its file writes them (the metrics compare
+    labels, not UPPER_SNAKE types), each once, in file order."""
     match = _ONTOLOGY_FILE.match(ontology_path.name)
     if not match:
         raise GoldSetFormatError(f"{ontology_path.name}: expected N_<name>_ontology.json")
     data = json.loads(ontology_path.read_text(encoding="utf-8"))
-    types = tuple(dict.fromkeys(relation_type_name(r["label"]) for r in data["relations"]))
-    return match.group(2), Vocabulary(
-        name=f"text2kgbench-{match.group(2)}", categories={match.group(2): types}
+    return GoldOntology(
+        name=match.group(2),
+        relations=list(dict.fromkeys(str(r["label"]) for r in data["relations"])),
+        concepts=list(dict.fromkeys(str(c["label"]) for c in data.get("concepts", []))),
     )
 
 
-def convert_sentence(record: dict[str, object], category: str) -> ImportedDocument:
+def ontology_vocabulary(ontology: GoldOntology) -> Vocabulary:
+    types = tuple(dict.fromkeys(relation_type_name(label) for label in ontology.relations))
+    return Vocabulary(name=f"text2kgbench-{ontology.name}", categories={ontology.name: types})
+
+
+def convert_sentence(record: dict[str, object], ontology: GoldOntology) -> ImportedDocument:
+    category = ontology.name
     sentence = str(record["sent"])
     triples = record["triples"]
     if not isinstance(triples, list):
@@ -109,6 +127,10 @@ def convert_sentence(record: dict[str, object], category: str) -> ImportedDocume
         concepts=concepts,
         instances=instances,
         relationships=relationships,
+        gold_triples=[
+            GoldTriple(sub=str(t["sub"]), rel=str(t["rel"]), obj=str(t["obj"])) for t in triples
+        ],
+        ontology=ontology,
     )
     return ImportedDocument(
         category=category, stem=str(record["id"]), text=sentence + "\n", reference=reference
@@ -131,7 +153,8 @@ def import_text2kgbench(
     categories: dict[str, tuple[str, ...]] = {}
     summary = ImportSummary()
     for ontology_path in sorted(onto_dir.glob("*_ontology.json")):
-        name, vocabulary = ontology_vocabulary(ontology_path)
+        ontology = read_ontology(ontology_path)
+        name, vocabulary = ontology.name, ontology_vocabulary(ontology)
         if ontologies and name not in ontologies:
             continue
         number = ontology_path.name.split("_", 1)[0]
@@ -147,7 +170,7 @@ def import_text2kgbench(
             if not line.strip():
                 continue
             try:
-                doc = convert_sentence(json.loads(line), name)
+                doc = convert_sentence(json.loads(line), ontology)
             except (KeyError, TypeError, ValueError) as exc:
                 summary.skipped.append(f"{name}: {type(exc).__name__}: {exc}")
                 continue
