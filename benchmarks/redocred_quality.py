@@ -110,6 +110,13 @@ PROMPT_ARMS = {
 # --- running the arms --------------------------------------------------------------------------
 
 
+def document_chunks(doc: ImportedDocument) -> list[Chunk]:
+    """The chunks every arm is given for a document: the chunker's defaults, which keep each
+    Re-DocRED document whole, as the `chunks` asset's defaults do for `kg bench` (a test
+    holds the two requests for a document equal)."""
+    return chunk_document(doc.stem, doc.text)
+
+
 def _done(path: Path) -> dict[str, dict[str, Any]]:
     if not path.is_file():
         return {}
@@ -321,7 +328,7 @@ def run_arms(
         print(f"{arm} {doc.stem}: {result.seconds:.1f}s valid={result.parsed is not None}")
 
     def prompt_pass(arm: str, version: str, doc: ImportedDocument) -> None:
-        chunks = chunk_document(doc.stem, doc.text)
+        chunks = document_chunks(doc)
         started = time.perf_counter()
         records = asyncio.run(_pipeline(settings, chunks, vocab, version))
         row = _record_row(doc.stem, time.perf_counter() - started, records)
@@ -331,7 +338,7 @@ def run_arms(
 
     def second_pass(arm: str, doc: ImportedDocument, call: Any, first: dict[str, Any]) -> None:
         """One more call per chunk after the stored v2 answer; its seconds are its own."""
-        chunks = chunk_document(doc.stem, doc.text)
+        chunks = document_chunks(doc)
         started = time.perf_counter()
         row = call(chunks, first)
         row |= {"doc": doc.stem, "seconds": time.perf_counter() - started}
@@ -631,7 +638,7 @@ def score_all(docs: list[ImportedDocument], args: argparse.Namespace) -> list[di
     gleaning = _done(out / "gleaning.jsonl")
     both = [d for d in docs if d.stem in naive and d.stem in pipeline]
     texts = {
-        c.chunk_id: c.text for d in docs for c in chunk_document(d.stem, d.text)
+        c.chunk_id: c.text for d in docs for c in document_chunks(d)
     }  # the same chunks the arms were given
     rows = []
 

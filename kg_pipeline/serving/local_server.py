@@ -176,8 +176,9 @@ class LocalServer:
             # another out of room mid-answer (a unified cache would share one pool).
             "--no-kv-unified",
             "--cont-batching",
-            # The fixed prompt prefix (~3,600 tokens for kg-extract-v6) is read once per slot,
-            # not once per chunk: at ~110 prompt tokens/s a re-read costs ~30 s here.
+            # The fixed prompt prefix (about 2,700 tokens for kg-extract-v6 with the Re-DocRED
+            # vocabulary, by the model's own tokenizer) is read once per slot, not once per
+            # chunk: at ~110 prompt tokens/s a re-read costs ~25 s here.
             "--cache-prompt",
             "--metrics",
             "--slots",

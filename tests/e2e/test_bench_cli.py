@@ -8,7 +8,10 @@ The model server is a loopback stand-in answering every chunk with one fixed ext
 is asserted is the plumbing and the reproducibility, not the answer's quality."""
 
 import json
+import os
 import random
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,8 @@ ANSWER = extraction_body(
     [("c1", "c2", "PLACE_OF_BIRTH")],
 )
 CHAT = ("POST", "/v1/chat/completions")
+KG = str(Path(sys.executable).with_name("kg"))
+CLI_SECONDS = 180  # a `kg` command's start and run on a busy 2-core machine, with room to spare
 
 
 def docred_document(number: int) -> dict[str, object]:
@@ -169,3 +174,29 @@ def test_a_text2kgbench_benchmark_prints_the_data_set_s_own_metrics(workdir: Pat
     assert "Text2KGBench metrics (the paper's definitions)" in (folder / "local.md").read_text()
     saved = json.loads((folder / "local.json").read_text())
     assert [s["f1"] for s in saved["text2kgbench"]["model_answer"]["sentences"]] == [1, 0, 0]
+
+
+def test_a_benchmark_is_scored_against_the_data_sets_references_even_with_a_cloud_key(
+    workdir: Path,
+) -> None:
+    """With OPENAI_API_KEY set the main job records the cloud model as its baseline; `kg bench`
+    measures against the data set's own references all the same, and never calls the cloud
+    model. In a process of its own: the Definitions read whether a key is set when first
+    imported, which in this one happened without a key."""
+    with StandInServer() as server, StandInServer() as cloud:
+        server.reply(*CHAT, chat_completion(json.dumps(ANSWER)))
+        cloud.reply(*CHAT, chat_completion(json.dumps(ANSWER)))  # a baseline it could record
+        register_model("local", server.base_url, max_retries=0)
+        env = os.environ | {
+            "OPENAI_API_KEY": "sk-stand-in",
+            "KG_BASELINE_BASE_URL": cloud.base_url,
+            "NO_COLOR": "1",
+        }
+        args = ["bench", "redocred", "--sample", str(SAMPLE), "--seed", "0", "--model", "local"]
+        done = subprocess.run(
+            [KG, *args], env=env, cwd=workdir, capture_output=True, text=True, timeout=CLI_SECONDS
+        )
+        cloud_calls = len(cloud.requests)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert cloud_calls == 0
+    assert report(workdir)["measured_against"].startswith(f"{SAMPLE} references imported from")

@@ -2,11 +2,8 @@
 loopback server, and its scorer on a hand-checked document."""
 
 import dataclasses
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import httpx
 import pytest
@@ -17,26 +14,11 @@ from kg_pipeline.contract.vocabulary import named_vocabulary
 from kg_pipeline.corpus.chunking import chunk_document
 from kg_pipeline.corpus.importers.common import ImportedDocument
 from kg_pipeline.extraction.merging import MergePolicy
+from tests.benchmark_scripts import load_script
 from tests.stand_in_server import StandInServer, chat_completion, extraction_body
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def load(name: str) -> ModuleType:
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses look their module up there
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-
-
-naive = load("naive_extract")
-bench = load("redocred_quality")
+naive = load_script("naive_extract")
+bench = load_script("redocred_quality")
 
 TEXT = "Ada Lovelace was born in London. Her father was Lord Byron."
 DOC = ImportedDocument(

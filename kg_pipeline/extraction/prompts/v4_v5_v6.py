@@ -281,7 +281,11 @@ V5 = PromptSpec(
 # entity F1 0.392, entity-pair F1 0.104, typed relation F1 0.033 (v4: 0.322 / 0.100 / 0.029);
 # beside the naive script in one run, 0.54x its seconds (0.88x without its two runaway calls).
 # It also lists more of the text's entities (entity recall 0.310 against v4's 0.245), for
-# reasons not measured.
+# reasons not measured. Its fixed prefix with the Re-DocRED vocabulary is 2,719 tokens by the
+# model's own tokenizer (v4's: 3,267; the 96 definitions are 1,736 of either), and a
+# 160-word document adds about 220: `kg bench` sends the benchmark's v6 requests byte for byte
+# (tests/e2e/test_bench_side_script.py), so a different prompt-token count between the two
+# means a different document or prompt version, not another prompt.
 
 
 def build_messages_v6(chunk_text: str, vocabulary: Vocabulary = BASE_VOCABULARY) -> PromptMessages:
