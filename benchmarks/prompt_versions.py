@@ -30,8 +30,8 @@ from typing import Any
 
 from embedded_servers import free_port
 
+from kg_pipeline.contract.messages import PROMPT_VERSIONS
 from kg_pipeline.defs.registry import config_from_entry
-from kg_pipeline.extraction.prompts import PROMPT_VERSIONS
 from kg_pipeline.quality.concepts import PRF, MatchLevel
 from kg_pipeline.quality.estimates import f1_interval
 from kg_pipeline.quality.headline import summary_metrics
@@ -154,8 +154,9 @@ def markdown(out: dict[str, Any]) -> str:
         f"# Prompt versions on {out['corpus']} ({out['sample']}, seed {out['seed']})",
         "",
         "| version | docs | entity F1 exact (95 % CI) | pair F1 exact | typed F1 exact | "
+        "relationship F1 (report's ends) | "
         "verbatim quotes, model | s/doc | output tokens/doc | run |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for version, row in out["versions"].items():
         entity = row["entity_exact"]
@@ -170,6 +171,7 @@ def markdown(out: dict[str, Any]) -> str:
         lines.append(
             f"| {version} | {row['documents']} | {entity['f1']:.3f} ({low:.3f} to {high:.3f}) | "
             f"{row['pairs_exact']['f1']:.3f} | {row['relations_exact']['f1']:.3f} | "
+            f"{head['relationship_f1']:.3f} | "
             f"{quote_text} | {'n/a' if seconds is None else f'{seconds:.1f}'} | "
             f"{'n/a' if tokens is None else f'{tokens:.0f}'} | {row['seconds']:.0f} s |"
         )
