@@ -1,7 +1,8 @@
 """An imported gold set runs as the importer says: its printed `next:` command, pasted, runs the
 main job through `kg` with the corpus's own vocabulary.json and scores against the imported
 references, named as such. `kg run --vocabulary` overrides the corpus's vocabulary; one that
-does not resolve is one line before any run.
+does not resolve is one line before any run. A run given only the corpus folder (as from the
+Dagster UI) uses the corpus's vocabulary too.
 
 The model server is a loopback server that answers every chunk with an empty extraction; what
 is asserted is what the pipeline sent it and what it wrote, not the answer's quality."""
@@ -12,11 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import pytest
 from click.testing import CliRunner
 
 from kg_pipeline.cli.main import main
-from tests.models import register_model
+from kg_pipeline.definitions import baseline, chunks, documents, extractions, quality_report
+from kg_pipeline.defs.assets.corpus import DocumentsConfig
+from tests.models import materialize_partition, register_model
 from tests.outage_server import OutageServer
 
 DOCRED = [
@@ -105,3 +109,52 @@ def test_an_unknown_vocabulary_for_kg_run_is_one_line_before_the_run(
     [line] = result.output.splitlines()
     assert line.startswith("error: no vocabulary named 'nope' and no such file; give one of ")
     assert not (workdir / "results").exists()
+
+
+def test_a_run_launched_with_only_the_corpus_folder_uses_the_corpus_s_vocabulary(
+    workdir: Path, next_command: list[str]
+) -> None:
+    # As from the Dagster UI's launchpad: the documents' folder is the only config given, and
+    # the extractions and the report still use the corpus's relation types, not base31.
+    corpus = DocumentsConfig(corpus_dir=next_command[-1])
+    with OutageServer() as server:
+        register_model("local", server.base_url, max_retries=0)
+        materialize_partition(
+            [documents, chunks, extractions, baseline, quality_report],
+            "local",
+            run_config=dg.RunConfig(ops={"documents": corpus}),
+        )
+    assert [r["vocabulary"] for r in records(workdir)] == ["redocred-custom"]
+    assert "PARTNER_IN_BUSINESS_OR_SPORT" in server.served[0].prompt
+    report = json.loads((workdir / "results" / "quality" / "local.json").read_text())
+    assert report["vocabulary"] == "redocred-custom"
+
+
+def test_a_report_on_a_prompt_that_asks_no_confidence_plots_no_calibration(
+    workdir: Path, next_command: list[str]
+) -> None:
+    corpus = DocumentsConfig(corpus_dir=next_command[-1])
+    quality = workdir / "results" / "quality"
+
+    def run(prompt_version: str) -> dg.ExecuteInProcessResult:
+        with OutageServer() as server:
+            register_model(
+                "local", server.base_url, options={"prompt_version": prompt_version},
+                max_retries=0,
+            )  # fmt: skip
+            return materialize_partition(
+                [documents, chunks, extractions, baseline, quality_report],
+                "local",
+                run_config=dg.RunConfig(ops={"documents": corpus}),
+            )
+
+    def plot_metadata(result: dg.ExecuteInProcessResult) -> set[str]:
+        [event] = result.get_asset_materialization_events()[-1:]
+        return {k for k in event.materialization.metadata if k.endswith("_plot")}
+
+    asked = run("kg-extract-v1")  # asks a confidence per relationship
+    assert (quality / "local.calibration.png").is_file()
+    assert plot_metadata(asked) == {"calibration_plot", "f1_by_category_plot"}
+    not_asked = run("kg-extract-v6")
+    assert not (quality / "local.calibration.png").exists()
+    assert plot_metadata(not_asked) == {"f1_by_category_plot"}

@@ -10,6 +10,7 @@ from kg_pipeline.contract.messages import PROMPT_VERSION
 from kg_pipeline.contract.vocabulary import resolve_vocabulary
 from kg_pipeline.corpus.chunking import Chunk
 from kg_pipeline.corpus.documents import Document
+from kg_pipeline.defs.corpus_vocabulary import run_vocabulary
 from kg_pipeline.defs.extraction_run import record_extraction_analytics, run_endpoint_extraction
 from kg_pipeline.defs.resources import ModelEndpoint, ModelRegistry
 from kg_pipeline.defs.results_files import results_dir
@@ -112,7 +113,7 @@ def _recorded_baseline(
     endpoint: ModelEndpoint,
     chunks: list[Chunk],
 ) -> Baseline:
-    vocabulary = resolve_vocabulary(config.vocabulary)
+    vocabulary = resolve_vocabulary(run_vocabulary(context, config.vocabulary))
     store = BaselineStore(results_dir() / "baselines")
     fingerprint = chunks_fingerprint(chunks)
     version = (

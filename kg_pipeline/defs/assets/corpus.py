@@ -12,6 +12,7 @@ from kg_pipeline.corpus.documents import (
     load_corpus,
     sample_per_category,
 )
+from kg_pipeline.defs.corpus_vocabulary import corpus_vocabulary_metadata
 from kg_pipeline.settings import CORPUS_DIR
 
 DEFAULT_CORPUS_DIR = str(CORPUS_DIR.get())
@@ -56,6 +57,7 @@ def documents(context: dg.AssetExecutionContext, config: DocumentsConfig) -> lis
             "rejected_files": dg.MetadataValue.md(
                 "\n".join(f"- `{b.path}`: {b.reason}" for b in bad) or "none"
             ),
+            **corpus_vocabulary_metadata(config.corpus_dir),
         }
     )
     return docs

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from kg_pipeline.contract.vocabulary import resolve_vocabulary
 from kg_pipeline.corpus.chunking import Chunk
+from kg_pipeline.defs.corpus_vocabulary import run_vocabulary
 from kg_pipeline.defs.extraction_metadata import extraction_metadata, fail_if_incomplete
 from kg_pipeline.defs.extraction_run import (
     MODEL_POOL,
@@ -30,7 +31,8 @@ class ExtractionsConfig(dg.Config):
     )
     vocabulary: str | None = Field(
         default=None,
-        description="base31 (default), kg60, kg90, or the path of a JSON vocabulary file.",
+        description="base31, kg60, kg90, redocred, or the path of a JSON vocabulary file; "
+        "default: the corpus's vocabulary.json when it has one, else base31.",
     )
     use_cache: bool = Field(
         default=True,
@@ -72,7 +74,7 @@ def build_extractions_asset(models: dg.PartitionsDefinition) -> dg.AssetsDefinit
         """One extraction record per chunk for the partition's model: the validated Extraction,
         or the failure with the raw model output kept; with call statistics."""
         model = registered_model(model_registry, context.partition_key)
-        vocabulary = resolve_vocabulary(config.vocabulary)
+        vocabulary = resolve_vocabulary(run_vocabulary(context, config.vocabulary))
         selected = chunks[: config.max_chunks] if config.max_chunks else chunks
         context.log.info(
             f"extracting {len(selected)} chunks with {model.model_name} at {model.base_url} "

@@ -16,6 +16,7 @@ from kg_pipeline.contract.vocabulary import (
 )
 from kg_pipeline.corpus.chunking import Chunk
 from kg_pipeline.corpus.documents import Document
+from kg_pipeline.defs.corpus_vocabulary import run_vocabulary
 from kg_pipeline.defs.extraction_run import routed_name
 from kg_pipeline.defs.results_files import results_dir, write_atomically
 from kg_pipeline.extraction.baseline import Baseline
@@ -185,8 +186,9 @@ def quality_check_results(
 def _report_vocabulary(
     context: dg.AssetExecutionContext, config: QualityReportConfig, records: list[ChunkExtraction]
 ) -> Vocabulary:
-    if config.vocabulary:
-        return resolve_vocabulary(config.vocabulary)
+    given = run_vocabulary(context, config.vocabulary)
+    if given:
+        return resolve_vocabulary(given)
     name = records[0].vocabulary if records else BASE_VOCABULARY.name
     try:
         return named_vocabulary(name)
@@ -275,8 +277,17 @@ def build_quality_report_asset(models: dg.PartitionsDefinition) -> dg.AssetsDefi
         out = results_dir() / "quality" / f"{stem}.md"
         write_atomically(out, markdown)
         write_atomically(out.with_suffix(".json"), report.model_dump_json())
-        reliability = plot_reliability(report, out.with_suffix(".calibration.png"))
         by_category = plot_f1_by_category(report, out.with_suffix(".f1_by_category.png"))
+        plots = {"f1_by_category_plot": dg.MetadataValue.path(str(by_category))}
+        calibration = out.with_suffix(".calibration.png")
+        if report.asks_confidence:
+            plots["calibration_plot"] = dg.MetadataValue.path(
+                str(plot_reliability(report, calibration))
+            )
+        else:
+            # A prompt that asks no confidence has no calibration to plot; one left by an
+            # earlier run with a prompt that asked would read as this run's.
+            calibration.unlink(missing_ok=True)
         if report.coverage is not None and not report.coverage.complete:
             context.log.warning(f"quality report for {stem} {report.coverage_statement}")
         yield dg.Output(
@@ -287,8 +298,7 @@ def build_quality_report_asset(models: dg.PartitionsDefinition) -> dg.AssetsDefi
                 "chunks_answered": report.validity.answered,
                 "chunks_unavailable": report.validity.unavailable,
                 "report": dg.MetadataValue.md(markdown),
-                "calibration_plot": dg.MetadataValue.path(str(reliability)),
-                "f1_by_category_plot": dg.MetadataValue.path(str(by_category)),
+                **plots,
                 **summary_metrics(report),
                 "concept_precision_exact": report.micro().precision,
                 "concept_recall_exact": report.micro().recall,
