@@ -2,13 +2,17 @@
 
     .venv/bin/python benchmarks/prompt_versions.py project --sample 2 --versions v1,v6
     .venv/bin/python benchmarks/prompt_versions.py redocred --sample 50 --seed 0 --versions v6
+    .venv/bin/python benchmarks/prompt_versions.py text2kgbench --sample 50 --ontology airport
 
 One llama-server with the embedded model (``--slots`` parallel slots) serves every version in
 turn. Each version is a model registered under its own name in a configuration database of the
 benchmark's own, identical but for its ``prompt_version``, and is run as a user runs it:
 ``project`` runs `kg run --sample N` (the N shortest documents of each category of the project's
 corpus, curated references, base vocabulary), ``redocred`` runs `kg bench redocred --split dev
---sample N --seed K` (a seeded sample of Re-DocRED dev, its 96 relation types). The response
+--sample N --seed K` (a seeded sample of Re-DocRED dev, its 96 relation types), ``text2kgbench``
+`kg bench text2kgbench --split train` likewise (sentences of the ontologies named with
+``--ontology``, their relations as the vocabulary; the report adds the data set's own metrics,
+in the headline figures kept here). The response
 cache lives in the benchmark's own database, so every figure comes from fresh answers. Each
 version's quality report is read back and its headline figures (with 95 % bootstrap intervals
 over documents for the F1 figures) written to
@@ -31,6 +35,7 @@ from typing import Any
 from embedded_servers import free_port
 
 from kg_pipeline.contract.messages import PROMPT_VERSIONS
+from kg_pipeline.corpus.importers.gold_sets import GOLD_SETS, bench_folder_name
 from kg_pipeline.defs.registry import config_from_entry
 from kg_pipeline.quality.concepts import PRF, MatchLevel
 from kg_pipeline.quality.estimates import f1_interval
@@ -134,9 +139,13 @@ def run_version(
         command = ["run", "--sample", str(args.sample), "--model", name]
         report_file = results / "quality" / f"{name}.json"
     else:
-        command = ["bench", "redocred", "--split", "dev", "--sample", str(args.sample),
+        gold_set = GOLD_SETS[corpus]
+        split = gold_set.default_split
+        ontologies = tuple(args.ontology) if corpus == "text2kgbench" else ()
+        command = ["bench", corpus, "--split", split, "--sample", str(args.sample),
                    "--seed", str(args.seed), "--model", name, "--no-cache"]  # fmt: skip
-        folder = f"redocred-dev-n{args.sample}-seed{args.seed}"
+        command += [arg for ontology in ontologies for arg in ("--ontology", ontology)]
+        folder = bench_folder_name(gold_set, split, args.sample, args.seed, ontologies)
         report_file = results / "bench" / folder / "quality" / f"{name}.json"
     started = time.perf_counter()
     done = subprocess.run([str(BIN / "kg"), *command], env=env, cwd=ROOT, capture_output=True)
@@ -175,16 +184,40 @@ def markdown(out: dict[str, Any]) -> str:
             f"{quote_text} | {'n/a' if seconds is None else f'{seconds:.1f}'} | "
             f"{'n/a' if tokens is None else f'{tokens:.0f}'} | {row['seconds']:.0f} s |"
         )
+    t2k = [
+        (version, row["headline"])
+        for version, row in out["versions"].items()
+        if "text2kgbench_model_f1" in row["headline"]
+    ]
+    if t2k:
+        figures = ("precision", "recall", "f1", "conformance", "subject_hallucination",
+                   "relation_hallucination", "object_hallucination")  # fmt: skip
+        lines += [
+            "",
+            "Text2KGBench's own metrics (macro over ontologies), the model's answers:",
+            "",
+            "| version | " + " | ".join(figures) + " |",
+            "|---|" + "---|" * len(figures),
+        ]
+        for version, head in t2k:
+            cells = [head.get(f"text2kgbench_model_{name}") for name in figures]
+            lines.append(
+                f"| {version} | "
+                + " | ".join("n/a" if c is None else f"{c:.3f}" for c in cells)
+                + " |"
+            )
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("corpus", choices=["project", "redocred"])
+    parser.add_argument("corpus", choices=["project", "redocred", "text2kgbench"])
     parser.add_argument("--versions", default="v1,v6", help="Comma-separated, e.g. v1,v6.")
     parser.add_argument("--sample", type=int, required=True,
                         help="project: documents per category; redocred: documents.")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="redocred's draw (project: unused).")
+    parser.add_argument("--ontology", action="append", default=[],
+                        help="text2kgbench: an ontology to sample (repeatable).")  # fmt: skip
     parser.add_argument("--slots", type=int, default=4)
     parser.add_argument("--threads", type=int, default=cpu_threads())
     args = parser.parse_args()
@@ -202,22 +235,22 @@ def main() -> None:
                 print(version, json.dumps(rows[version]["entity_exact"]), flush=True)
         finally:
             server.stop()
-    sample = (
-        f"{args.sample} shortest documents per category"
-        if args.corpus == "project"
-        else f"{args.sample} documents of dev"
-    )
+    if args.corpus == "project":
+        sample = f"{args.sample} shortest documents per category"
+    else:
+        split = GOLD_SETS[args.corpus].default_split
+        sample = f"{args.sample} documents of {split}" + "".join(f", {o}" for o in args.ontology)
     out = {
         "corpus": args.corpus,
         "sample": sample,
-        "seed": args.seed if args.corpus == "redocred" else None,
+        "seed": None if args.corpus == "project" else args.seed,
         "slots": args.slots,
         "threads": args.threads,
         "versions": rows,
         "hardware": hardware_profile(),
     }
-    stem = f"prompt_versions-{args.corpus}-n{args.sample}"
-    if args.corpus == "redocred":
+    stem = "-".join(["prompt_versions", args.corpus, *sorted(args.ontology), f"n{args.sample}"])
+    if args.corpus != "project":
         stem += f"-seed{args.seed}"
     path = ROOT / "benchmarks" / "results" / stem
     path.with_suffix(".json").write_text(json.dumps(out, indent=1) + "\n")
