@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from kg_pipeline.cli.main import main
 from kg_pipeline.definitions import baseline, chunks, documents, extractions, quality_report
 from kg_pipeline.defs.assets.corpus import DocumentsConfig
+from kg_pipeline.defs.assets.extractions import ExtractionsConfig
 from tests.models import materialize_partition, register_model
 from tests.outage_server import OutageServer
 
@@ -128,6 +129,27 @@ def test_a_run_launched_with_only_the_corpus_folder_uses_the_corpus_s_vocabulary
     assert "PARTNER_IN_BUSINESS_OR_SPORT" in server.served[0].prompt
     report = json.loads((workdir / "results" / "quality" / "local.json").read_text())
     assert report["vocabulary"] == "redocred-custom"
+
+
+def test_the_report_follows_the_vocabulary_the_extractions_were_made_with(
+    workdir: Path, next_command: list[str]
+) -> None:
+    # Only the extractions are told another vocabulary: the report scores against it, not the
+    # corpus's own.
+    ops = {
+        "documents": DocumentsConfig(corpus_dir=next_command[-1]),
+        "extractions": ExtractionsConfig(vocabulary="kg60"),
+    }
+    with OutageServer() as server:
+        register_model("local", server.base_url, max_retries=0)
+        materialize_partition(
+            [documents, chunks, extractions, baseline, quality_report],
+            "local",
+            run_config=dg.RunConfig(ops=ops),
+        )
+    assert [r["vocabulary"] for r in records(workdir)] == ["kg60"]
+    report = json.loads((workdir / "results" / "quality" / "local.json").read_text())
+    assert report["vocabulary"] == "kg60"
 
 
 def test_a_report_on_a_prompt_that_asks_no_confidence_plots_no_calibration(

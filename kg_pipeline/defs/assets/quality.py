@@ -186,10 +186,16 @@ def quality_check_results(
 def _report_vocabulary(
     context: dg.AssetExecutionContext, config: QualityReportConfig, records: list[ChunkExtraction]
 ) -> Vocabulary:
-    given = run_vocabulary(context, config.vocabulary)
-    if given:
-        return resolve_vocabulary(given)
+    if config.vocabulary:
+        return resolve_vocabulary(config.vocabulary)
     name = records[0].vocabulary if records else BASE_VOCABULARY.name
+    # The corpus's own vocabulary file, when the extractions were made with it (a file is not
+    # found by its name alone).
+    corpus_own = run_vocabulary(context, None)
+    if corpus_own:
+        vocabulary = resolve_vocabulary(corpus_own)
+        if vocabulary.name == name:
+            return vocabulary
     try:
         return named_vocabulary(name)
     except VocabularyError:
