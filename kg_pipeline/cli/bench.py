@@ -27,6 +27,7 @@ import click
 
 from kg_pipeline.cli.common import fail
 from kg_pipeline.cli.run import main_job_ops, registered_model, run_main_job
+from kg_pipeline.contract.messages import PROMPT_VERSIONS
 from kg_pipeline.corpus.importers.common import (
     GoldSetFormatError,
     write_document,
@@ -109,11 +110,12 @@ def run_bench(
     data: Path | None,
     no_cache: bool,
     ontologies: tuple[str, ...] = (),
+    prompt_version: str | None = None,
 ) -> None:
     config = registered_model(name)
     folder = import_sample(gold_set, split, data, sample, seed, ontologies)
     with results_in(folder):
-        ops = main_job_ops(folder / "corpus", None)
+        ops = main_job_ops(folder / "corpus", None, prompt_version=prompt_version)
         ops["extractions"]["config"]["use_cache"] = not no_cache
         # The data set's references are the benchmark: never a recorded cloud model.
         ops.setdefault("baseline", {"config": {}})["config"]["use_curated"] = True
@@ -157,6 +159,8 @@ def _options(gold_set: GoldSet) -> Callable[[Callable[..., Any]], Callable[..., 
                          "under KG_DATASETS_DIR or ../shared/datasets)."),
             click.option("--no-cache", is_flag=True,
                          help="Call the model for every chunk (fresh answers), not the cache."),
+            click.option("--prompt-version", type=click.Choice(PROMPT_VERSIONS),
+                         help="This run's prompt version instead of the model's own."),
         ]  # fmt: skip
         for option in reversed(options):
             command = option(command)
@@ -173,10 +177,19 @@ def bench() -> None:
 @bench.command("redocred")
 @_options(GOLD_SETS["redocred"])
 def bench_redocred(
-    split: str, sample: int, seed: int, name: str | None, data: Path | None, no_cache: bool
+    split: str,
+    sample: int,
+    seed: int,
+    name: str | None,
+    data: Path | None,
+    no_cache: bool,
+    prompt_version: str | None,
 ) -> None:
     """Re-DocRED documents (Wikipedia paragraphs, 96 relation types)."""
-    run_bench(GOLD_SETS["redocred"], split, sample, seed, name, data, no_cache)
+    run_bench(
+        GOLD_SETS["redocred"], split, sample, seed, name, data, no_cache,
+        prompt_version=prompt_version,
+    )  # fmt: skip
 
 
 @bench.command("text2kgbench")
@@ -191,9 +204,13 @@ def bench_text2kgbench(
     name: str | None,
     data: Path | None,
     no_cache: bool,
+    prompt_version: str | None,
     ontologies: tuple[str, ...],
 ) -> None:
     """Text2KGBench DBpedia-WebNLG sentences, one document each; besides the report's figures,
     the data set's own: triple P/R/F1, ontology conformance and subject / relation / object
     hallucination, per ontology and overall, as its paper computes them."""
-    run_bench(GOLD_SETS["text2kgbench"], split, sample, seed, name, data, no_cache, ontologies)
+    run_bench(
+        GOLD_SETS["text2kgbench"], split, sample, seed, name, data, no_cache, ontologies,
+        prompt_version,
+    )  # fmt: skip

@@ -22,6 +22,7 @@ import click
 import dagster as dg
 
 from kg_pipeline.cli.common import dagster_instance, fail, open_store
+from kg_pipeline.contract.messages import PROMPT_VERSIONS
 from kg_pipeline.contract.vocabulary import VocabularyError, resolve_vocabulary
 from kg_pipeline.corpus.documents import corpus_vocabulary_file
 from kg_pipeline.defs.registry import sync_partitions
@@ -235,9 +236,11 @@ def main_job_ops(
     sample: int | None = None,
     max_chunks: int | None = None,
     routed: bool = False,
+    prompt_version: str | None = None,
 ) -> dict[str, Any]:
     """The main job's op config as `kg run` builds it: the corpus, the vocabulary (given, else
-    the corpus's own, set alike on every op that reads it), the sample and the chunk cap."""
+    the corpus's own, set alike on every op that reads it), the sample, the chunk cap and a
+    prompt version for this run (else the model's own)."""
     chosen = run_vocabulary(vocabulary, corpus or CORPUS_DIR.get())
     documents: dict[str, Any] = {}
     if sample:
@@ -248,6 +251,8 @@ def main_job_ops(
     extraction: dict[str, Any] = {"routed": routed}
     if max_chunks:
         extraction["max_chunks"] = max_chunks
+    if prompt_version:
+        extraction["prompt_version"] = prompt_version
     ops["extractions"] = {"config": extraction}
     if chosen is not None:
         for op in VOCABULARY_OPS:
@@ -271,6 +276,8 @@ def run_main_job(config: ModelConfig, ops: dict[str, Any]) -> None:
               help="base31, kg60, kg90, redocred or a vocabulary file (default: the corpus's "
               "vocabulary.json if it has one, else base31).")  # fmt: skip
 @click.option("--routed", is_flag=True, help="Route each chunk by the rules (`kg admin routing`).")
+@click.option("--prompt-version", type=click.Choice(PROMPT_VERSIONS),
+              help="This run's prompt version instead of the model's own.")  # fmt: skip
 def run(
     name: str | None,
     sample: int | None,
@@ -278,10 +285,18 @@ def run(
     corpus: str | None,
     vocabulary: str | None,
     routed: bool,
+    prompt_version: str | None,
 ) -> None:
     """The main job: documents -> chunks -> extractions -> quality_report for one model."""
     config = registered_model(name)
-    ops = main_job_ops(corpus, vocabulary, sample=sample, max_chunks=max_chunks, routed=routed)
+    ops = main_job_ops(
+        corpus,
+        vocabulary,
+        sample=sample,
+        max_chunks=max_chunks,
+        routed=routed,
+        prompt_version=prompt_version,
+    )
     run_main_job(config, ops)
 
 

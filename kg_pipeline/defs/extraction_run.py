@@ -132,11 +132,12 @@ def _extract(
     return records
 
 
-def extraction_options(config: ModelConfig) -> ExtractionOptions:
-    """The extraction step's switches as the model's configuration sets them. They hold for the
-    whole run: a run's records are comparable only if one prompt version produced them all."""
+def extraction_options(config: ModelConfig, prompt_version: str | None = None) -> ExtractionOptions:
+    """The extraction step's switches as the model's configuration sets them, the prompt version
+    unless the run names its own. They hold for the whole run: a run's records are comparable
+    only if one prompt version produced them all."""
     return ExtractionOptions(
-        prompt_version=config.options.prompt_version,
+        prompt_version=prompt_version or config.options.prompt_version,
         ground_quotes=config.options.ground_quotes,
         gleaning=config.options.gleaning,
     )
@@ -160,6 +161,7 @@ def run_extraction(
     use_cache: bool = True,
     routed: bool = False,
     follow_active: bool = False,
+    prompt_version: str | None = None,
 ) -> list[ChunkExtraction]:
     """Extract every chunk with the registered ``model``, its row as the caller read it for the
     run; as each chunk starts, the row's version is checked, so a change applies from the next
@@ -168,7 +170,7 @@ def run_extraction(
 
     ``routed``: each chunk goes to the model the routing rules choose for it (`kg admin
     routing`), and to ``model`` (or the active model) when no rule places it; each record keeps
-    its routing decision."""
+    its routing decision. ``prompt_version``: this run's, instead of the model's own."""
     store = registry.store()
     cache = SqlResponseCache(store.engine) if use_cache else None
     pools = endpoint_pools(context)
@@ -190,7 +192,7 @@ def run_extraction(
             f"version {switch.version})"
         )
 
-    options = extraction_options(model)
+    options = extraction_options(model, prompt_version)
     context.log.info(
         f"extraction options: prompt {options.prompt_version}, quote grounding "
         f"{'on' if options.ground_quotes else 'off'}, gleaning passes {options.gleaning}"

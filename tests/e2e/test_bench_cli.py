@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from kg_pipeline.cli.main import main
+from kg_pipeline.store.config import ConfigStore
 from tests.models import register_model
 from tests.stand_in_server import StandInServer, chat_completion, extraction_body
 
@@ -200,3 +201,26 @@ def test_a_benchmark_is_scored_against_the_data_sets_references_even_with_a_clou
     assert done.returncode == 0, done.stdout + done.stderr
     assert cloud_calls == 0
     assert report(workdir)["measured_against"].startswith(f"{SAMPLE} references imported from")
+
+
+def test_a_prompt_version_given_to_the_benchmark_is_used_for_that_run_only(
+    workdir: Path,
+) -> None:
+    with StandInServer() as server:
+        server.reply(*CHAT, chat_completion(json.dumps(ANSWER)))
+        register_model("local", server.base_url, max_retries=0)
+        args = ["bench", "redocred", "--sample", "1", "--seed", "0", "--model", "local",
+                "--prompt-version", "kg-extract-v2"]  # fmt: skip
+        result = CliRunner().invoke(main, args)
+        model_options = ConfigStore().get("local").options
+    assert result.exit_code == 0, result.output
+    folder = workdir / "results" / "bench" / "redocred-dev-n1-seed0"
+    records = (folder / "extractions" / "local.jsonl").read_text().splitlines()
+    assert [json.loads(line)["prompt_version"] for line in records] == ["kg-extract-v2"]
+    assert model_options.prompt_version == "kg-extract-v1"  # the registered model is unchanged
+
+
+def test_an_unknown_prompt_version_is_refused_by_the_command(workdir: Path) -> None:
+    args = ["bench", "redocred", "--sample", "1", "--prompt-version", "kg-extract-v99"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and "kg-extract-v99" in result.output

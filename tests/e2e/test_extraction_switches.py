@@ -12,6 +12,7 @@ from kg_pipeline.cli.main import main
 from kg_pipeline.contract.messages import PROMPT_V2
 from kg_pipeline.definitions import chunks, documents, extractions
 from kg_pipeline.defs.assets.corpus import DocumentsConfig
+from kg_pipeline.defs.assets.extractions import ExtractionsConfig
 from kg_pipeline.extraction.prompts.wording import GLEANING_REQUEST
 from kg_pipeline.store.config import ConfigStore
 from tests.models import materialize_partition
@@ -112,3 +113,30 @@ def test_a_repeat_penalty_set_for_a_model_reaches_its_server(corpus: Path) -> No
         run(corpus)
         [call] = [r.body for r in server.requests if r.path.endswith("/completions")]
     assert call["repetition_penalty"] == 1.05
+
+
+def test_a_run_may_name_its_own_prompt_version_and_an_unknown_one_fails_the_step(
+    corpus: Path,
+) -> None:
+    def run_with(version: str) -> dg.ExecuteInProcessResult:
+        ops = {
+            "documents": DocumentsConfig(corpus_dir=str(corpus)),
+            "extractions": ExtractionsConfig(prompt_version=version),
+        }
+        return materialize_partition(
+            [documents, chunks, extractions], "small", run_config=dg.RunConfig(ops=ops),
+            raise_on_error=False,
+        )  # fmt: skip
+
+    with StandInServer() as server:
+        server.reply("GET", "/v1/models", MODELS)
+        server.reply("POST", "/v1/chat/completions", ANSWER)
+        register([], server.base_url)
+        ran = run_with(PROMPT_V2)
+        unknown = run_with("kg-extract-v99")
+    (record,) = ran.output_for_node("extractions")
+    assert record.prompt_version == PROMPT_V2
+    assert ConfigStore().get("small").options.prompt_version != PROMPT_V2
+    assert not unknown.success
+    [failure] = [e for e in unknown.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "unknown prompt version 'kg-extract-v99'" in str(failure.event_specific_data)

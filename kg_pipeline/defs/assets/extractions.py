@@ -6,6 +6,7 @@ import asyncio
 import dagster as dg
 from pydantic import Field
 
+from kg_pipeline.contract.messages import PROMPT_VERSIONS
 from kg_pipeline.contract.vocabulary import resolve_vocabulary
 from kg_pipeline.corpus.chunking import Chunk
 from kg_pipeline.defs.corpus_vocabulary import run_vocabulary
@@ -37,6 +38,11 @@ class ExtractionsConfig(dg.Config):
     use_cache: bool = Field(
         default=True,
         description="Answer unchanged chunks from the response cache (false: always call).",
+    )
+    prompt_version: str | None = Field(
+        default=None,
+        description="This run's prompt version (kg-extract-v1 ... v6) instead of the model's "
+        "own, e.g. to measure prompt versions on one registered model.",
     )
     routed: bool = Field(
         default=False,
@@ -75,6 +81,11 @@ def build_extractions_asset(models: dg.PartitionsDefinition) -> dg.AssetsDefinit
         or the failure with the raw model output kept; with call statistics."""
         model = registered_model(model_registry, context.partition_key)
         vocabulary = resolve_vocabulary(run_vocabulary(context, config.vocabulary))
+        if config.prompt_version and config.prompt_version not in PROMPT_VERSIONS:
+            raise dg.Failure(
+                f"unknown prompt version {config.prompt_version!r}; choose one of: "
+                f"{', '.join(PROMPT_VERSIONS)}"
+            )
         selected = chunks[: config.max_chunks] if config.max_chunks else chunks
         context.log.info(
             f"extracting {len(selected)} chunks with {model.model_name} at {model.base_url} "
@@ -88,6 +99,7 @@ def build_extractions_asset(models: dg.PartitionsDefinition) -> dg.AssetsDefinit
             vocabulary,
             config.use_cache,
             config.routed,
+            prompt_version=config.prompt_version,
         )
         record_extraction_analytics(
             context, records, f"extractions:{context.partition_key}", model_registry
