@@ -21,6 +21,7 @@ from click.testing import CliRunner, Result
 
 from kg_pipeline.cli.main import main
 from kg_pipeline.store.config import ConfigStore
+from tests.docred_documents import docred_document
 from tests.models import register_model
 from tests.stand_in_server import StandInServer, chat_completion, extraction_body
 
@@ -35,18 +36,6 @@ ANSWER = extraction_body(
 CHAT = ("POST", "/v1/chat/completions")
 KG = str(Path(sys.executable).with_name("kg"))
 CLI_SECONDS = 180  # a `kg` command's start and run on a busy 2-core machine, with room to spare
-
-
-def docred_document(number: int) -> dict[str, object]:
-    return {
-        "title": f"Person {number}",
-        "sents": [[f"Person{number}", "was", "born", "in", f"Town{number}", "."]],
-        "vertexSet": [
-            [{"name": f"Person{number}", "pos": [0, 1], "sent_id": 0, "type": "PER"}],
-            [{"name": f"Town{number}", "pos": [4, 5], "sent_id": 0, "type": "LOC"}],
-        ],
-        "labels": [{"h": 0, "t": 1, "r": "P19", "evidence": [0]}],
-    }
 
 
 @pytest.fixture

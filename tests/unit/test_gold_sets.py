@@ -17,21 +17,10 @@ from kg_pipeline.corpus.importers.gold_sets import (
     locate_data,
     seeded_sample,
 )
+from tests.docred_documents import docred_document
 
 REDOCRED = GOLD_SETS["redocred"]
 TEXT2KGBENCH = GOLD_SETS["text2kgbench"]
-
-
-def docred_document(number: int) -> dict[str, object]:
-    return {
-        "title": f"Person {number}",
-        "sents": [[f"Person{number}", "was", "born", "in", f"Town{number}", "."]],
-        "vertexSet": [
-            [{"name": f"Person{number}", "pos": [0, 1], "sent_id": 0, "type": "PER"}],
-            [{"name": f"Town{number}", "pos": [4, 5], "sent_id": 0, "type": "LOC"}],
-        ],
-        "labels": [{"h": 0, "t": 1, "r": "P19", "evidence": [0]}],
-    }
 
 
 def write_redocred(root: Path, documents: int = 12) -> Path:
